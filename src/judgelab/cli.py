@@ -1,0 +1,165 @@
+"""The ``judgelab`` command line (L5).
+
+Errors: a ``JudgelabError`` prints its message and hint, no traceback (``--debug`` shows it);
+exit code 2 for usage/config errors, 1 for everything else, 130 on Ctrl-C.
+
+This module imports only typer/rich and judgelab's light layers at start-up; each command imports
+what it needs inside its body so ``judgelab --help`` stays fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from judgelab.errors import JudgelabError
+
+app = typer.Typer(
+    name="judgelab",
+    help="LLM judges as rewards for RL post-training: annotate, train judges, train policies, "
+    "track reward hacking.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Prepare and list local models.", no_args_is_help=True)
+data_app = typer.Typer(help="Build study datasets.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
+
+_STATE = {"debug": False}
+
+OverridesArg = Annotated[
+    Optional[list[str]], typer.Argument(help="dotted overrides, e.g. policy.lr=1e-6", show_default=False)
+]
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file", exists=False)]
+RunDirOpt = Annotated[
+    Optional[Path], typer.Option("--run-dir", help="output folder (default: the config's run_dir)")
+]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and debug logs")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")] = False,
+) -> None:
+    _STATE["debug"] = debug
+    level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=debug, rich_tracebacks=debug, markup=False)],
+        force=True,
+    )
+    for noisy in ("httpx", "httpcore", "openai", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def version() -> None:
+    """Print judgelab's version and the versions of the packages that can move results."""
+    from judgelab import __version__
+    from judgelab.store.rundir import package_versions
+
+    typer.echo(f"judgelab {__version__}")
+    for name, v in package_versions().items():
+        if name != "judgelab":
+            typer.echo(f"  {name}: {v or '-'}")
+
+
+def _load_stage_config(config: Path, overrides: list[str] | None):  # type: ignore[no-untyped-def]
+    from judgelab.config.loader import apply_overrides, load_yaml, validate_config
+    from judgelab.stages.registry import get_stage
+
+    data = apply_overrides(load_yaml(config), overrides or [])
+    entry = get_stage(data.get("stage"))
+    cfg = validate_config(data, entry.load_config_class(), source=str(config))
+    return entry, cfg
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="YAML config")], overrides: OverridesArg = None) -> None:
+    """Check a config (and overrides) without running anything; prints the resolved config."""
+    import yaml
+
+    _, cfg = _load_stage_config(config, overrides)
+    typer.echo(f"# {config}: valid ({cfg.stage})")
+    typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML config with a top-level 'stage:' key")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Run the stage a config names (resumable: rerun the same command after a crash)."""
+    entry, cfg = _load_stage_config(config, overrides)
+    out = _resolve_run_dir(run_dir, cfg)
+    entry.load_run()(cfg, out)
+
+
+def _resolve_run_dir(run_dir: Path | None, cfg) -> Path:  # type: ignore[no-untyped-def]
+    from judgelab.errors import ConfigError
+
+    if run_dir is not None:
+        return run_dir
+    if getattr(cfg, "run_dir", None):
+        return Path(cfg.run_dir)
+    raise ConfigError("no run directory given", "pass --run-dir DIR or set run_dir: in the config")
+
+
+@app.command("stages")
+def list_stages() -> None:
+    """List the stages ``judgelab run`` knows."""
+    from judgelab.stages.registry import STAGES
+
+    for name, entry in sorted(STAGES.items()):
+        typer.echo(f"{name:20s} {entry.help}")
+
+
+# ---------------------------------------------------------------- models
+# (models prepare / models list are added below by the models module owner)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point with judgelab's error handling and exit codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except JudgelabError as e:
+        if _STATE["debug"]:
+            logging.getLogger("judgelab").exception("failed")
+        typer.secho(f"error: {e.message}", fg="red", err=True)
+        if e.hint:
+            typer.echo(f"hint: {e.hint}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except (typer.Abort,) as e:  # click's Abort on Ctrl-C during prompts
+        del e
+        typer.echo("interrupted", err=True)
+        return 130
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except SystemExit as e:
+        return int(e.code) if isinstance(e.code, int) else 1
+    except Exception as e:
+        # Usage errors come from the click that typer vendors (typer._click); match by shape, not
+        # by import path, so a typer upgrade cannot turn them into tracebacks.
+        code = getattr(e, "exit_code", None)
+        if callable(getattr(e, "show", None)) and isinstance(code, int):
+            e.show()  # type: ignore[attr-defined]
+            return code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Durable storage (L1): crash-safe JSONL, run directories with manifests."""
