@@ -131,6 +131,14 @@ def iter_jsonl(path: str | os.PathLike[str], *, allow_torn_tail: bool = True) ->
     Blank lines are skipped. A last line without a trailing newline that does not parse is a torn
     write and is ignored when ``allow_torn_tail``; any other bad line raises ``DataError``.
     """
+    for _, obj in iter_jsonl_numbered(path, allow_torn_tail=allow_torn_tail):
+        yield obj
+
+
+def iter_jsonl_numbered(
+    path: str | os.PathLike[str], *, allow_torn_tail: bool = True
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like ``iter_jsonl`` but yields ``(line_number, record)`` (1-based), for error messages."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found", "check the path (relative paths are from the working directory)")
@@ -154,7 +162,7 @@ def iter_jsonl(path: str | os.PathLike[str], *, allow_torn_tail: bool = True) ->
                     f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}",
                     "each line must be one JSON object",
                 )
-            yield obj
+            yield lineno, obj
 
 
 class JsonlAppender:
@@ -196,6 +204,7 @@ class JsonlAppender:
 __all__ = [
     "JsonlAppender",
     "iter_jsonl",
+    "iter_jsonl_numbered",
     "truncate_torn_tail",
     "write_json_atomic",
     "write_jsonl_atomic",
