@@ -115,6 +115,34 @@ def _resolve_run_dir(run_dir: Path | None, cfg) -> Path:  # type: ignore[no-unty
     raise ConfigError("no run directory given", "pass --run-dir DIR or set run_dir: in the config")
 
 
+@app.command()
+def annotate(
+    config: Annotated[Path, typer.Argument(help="YAML config with stage: annotate")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+    input_path: Annotated[Optional[Path], typer.Option("--input", help="JSONL/Parquet records (overrides input:)")] = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="report bad rows instead of failing")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
+) -> None:
+    """Judge every record of a JSONL/Parquet file; rerun the same command to resume after a crash."""
+    from judgelab.errors import ConfigError
+    from judgelab.stages.annotate import run_annotate
+
+    extra = list(overrides or [])
+    if input_path is not None:
+        extra.append(f"input={input_path}")
+    if skip_invalid:
+        extra.append("skip_invalid=true")
+    _, cfg = _load_stage_config(config, extra)
+    if cfg.stage != "annotate":
+        raise ConfigError(f"{config} is a {cfg.stage!r} config", "use `judgelab run` for it, or stage: annotate")
+    res = run_annotate(cfg, _resolve_run_dir(run_dir, cfg), show_progress=not no_progress)
+    typer.echo(
+        f"{res.output}: {res.total} records ({res.done_before} done before, {res.computed} judged now, "
+        f"{res.invalid} invalid, {res.skipped_rows} input rows skipped)"
+    )
+
+
 @app.command("stages")
 def list_stages() -> None:
     """List the stages ``judgelab run`` knows."""

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from judgelab.errors import ConfigError
 
@@ -116,7 +116,7 @@ class JudgementCache:
             c.close()
         self._local = threading.local()
 
-    def __enter__(self) -> JudgementCache:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -50,5 +50,7 @@ def get_stage(name: Any) -> StageEntry:
 
 # --- shipped stages (each module registers nothing at import; entries live here, in one place) ---
 # Stage owners add one register_stage(...) line each.
+register_stage("annotate", config="judgelab.stages.annotate:AnnotateConfig",
+               run="judgelab.stages.annotate:run_annotate", help="judge every record of a JSONL/Parquet file (resumable)")
 
 __all__ = ["STAGES", "StageEntry", "get_stage", "register_stage"]
