@@ -54,8 +54,7 @@ def write_records(path, n=10, responses=1, extra_lines=()):
         for i in range(n):
             resp = [" ".join(["w"] * (i % 9 + 1))] if responses == 1 else ["a" * (i + 1), "b" * 5]
             f.write(json.dumps({"id": f"r{i}", "prompt": f"prompt {i}", "responses": resp, "source": "test"}) + "\n")
-        for line in extra_lines:
-            f.write(line + "\n")
+        f.writelines(line + "\n" for line in extra_lines)
 
 
 def config(tmp_path, **kw):
