@@ -156,6 +156,28 @@ def list_stages() -> None:
 # (models prepare / models list are added below by the models module owner)
 
 
+@models_app.command("prepare")
+def models_prepare(
+    alias: Annotated[str, typer.Argument(help="model alias (see `judgelab models list`)")],
+    force: Annotated[bool, typer.Option("--force", help="rebuild even if already prepared")] = False,
+) -> None:
+    """Build a known model alias into $JUDGELAB_HOME/models/ALIAS (local, no download)."""
+    from judgelab.models.registry import cli_prepare
+
+    typer.echo(str(cli_prepare(alias, force=force)))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Known aliases and prepared models, with their folders and sizes."""
+    from judgelab.models.registry import cli_list, judgelab_home
+
+    typer.echo(f"JUDGELAB_HOME={judgelab_home()}")
+    for row in cli_list():
+        state = f"prepared  {row['size_mb']:>8.1f} MB  {row['path']}" if row["prepared"] else "not prepared"
+        typer.echo(f"{row['alias']:24s} {state}\n{'':24s} {row['description']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point with judgelab's error handling and exit codes."""
     try:
