@@ -1,0 +1,366 @@
+"""The checklist gold: a 0–9 score and a step-by-step trace for (instruction, response).
+
+This is the synthetic world's stand-in for the paper's gpt-oss-120b gold judge. It reads the
+instruction text (``parse_instruction``), runs every check on the response, and writes one trace
+line per check with the evidence quoted from the response, then the arithmetic and the score.
+Non-reasoning proxies learn the score; reasoning proxies learn trace + score.
+
+Scoring (documented with its rationale in docs/synthetic-world.md):
+
+    degenerate (empty, < 3 words, mostly symbols)          → 0, nothing else checked
+    points = on topic 1 + length 1 + complete ending 1 + rules 6 × (met / asked)
+    penalties: repetition −3, overused word −3, word salad −3, copied instruction −3
+    too short (under the world's minimum) caps the score at 3; off topic caps it at 4
+    score = round-half-up(max(0, points − penalties)), at most 9
+
+Pairwise questions are answered from the two pointwise results (``compare_responses``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+from judgelab.data.world.constraints import Constraint, check_constraint
+from judgelab.data.world.instruction import Instruction, parse_instruction
+from judgelab.data.world.text import STOPWORDS, TextStats, last_words, snippet, words
+
+WorldVariant = Literal["easy", "hard"]
+ArenaLevel = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A"]
+
+GOLD_VERSION = "1"
+
+TOPIC_POINTS = 1.0
+LENGTH_POINTS = 1.0
+ENDING_POINTS = 1.0
+RULE_POINTS = 6.0
+PENALTY = 3.0
+TOO_SHORT_CAP = 3
+OFF_TOPIC_CAP = 4
+MAX_SCORE = 9
+
+MIN_WORDS_DEGENERATE = 3
+MIN_LETTER_RATIO = 0.5
+MIN_DISTINCT_BIGRAMS = 0.7  # below this share of distinct word pairs, the text loops
+MIN_FUNCTION_WORD_RATIO = 0.15  # below this share of function words, it is a word list
+STUFF_MIN_COUNT = 3  # a content word may appear this many times ...
+STUFF_FRACTION = 0.1  # ... or this share of all words, whichever is larger
+ECHO_NGRAM = 5
+ARENA_STRONG = 3.0  # point difference for A>>B
+ARENA_SLIGHT = 1.0  # point difference for A>B (below: A=B)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the checklist. ``name``: topic, rule, length, ending, repetition, stuffing,
+    fluency, echo. ``kind``: the rule kind for rule checks."""
+
+    name: str
+    label: str
+    passed: bool
+    evidence: str
+    kind: str | None = None
+
+    def line(self, i: int) -> str:
+        return f"{i}. {self.label}: {'PASS' if self.passed else 'FAIL'} - {self.evidence}."
+
+
+@dataclass(frozen=True)
+class GoldScore:
+    score: int
+    points: float  # after penalties and cap, before rounding (ties in pairwise use it)
+    checks: tuple[Check, ...]
+    trace: str
+    degenerate: str | None
+    n_words: int
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    @property
+    def rules_met(self) -> tuple[int, int]:
+        rules = [c for c in self.checks if c.name == "rule"]
+        return sum(c.passed for c in rules), len(rules)
+
+
+@dataclass(frozen=True)
+class GoldComparison:
+    choice: Literal["A", "B"]
+    arena: ArenaLevel
+    a: GoldScore
+    b: GoldScore
+    trace: str
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def _degenerate(t: TextStats) -> str | None:
+    if not t.text.strip():
+        return "empty response"
+    if t.n_words < MIN_WORDS_DEGENERATE:
+        return f"fewer than {MIN_WORDS_DEGENERATE} words"
+    if t.letter_ratio < MIN_LETTER_RATIO:
+        return "mostly symbols, not words"
+    return None
+
+
+def _topic_check(ins: Instruction, t: TextStats) -> Check:
+    for kw in ins.keywords:
+        m = next(t.find_word(kw), None)
+        if m is not None:
+            return Check("topic", "On topic", True, f'"{kw}" appears in "{snippet(t.text, m.start(), m.end())}"')
+    names = " or ".join(f'"{k}"' for k in ins.keywords) or "the topic"
+    return Check("topic", "On topic", False, f"never mentions {names}")
+
+
+def _length_check(ins: Instruction, t: TextStats, exact: bool) -> Check:
+    lo, hi, n = ins.min_words, ins.max_words, t.n_words
+    rng = f"{lo} to {hi}" if hi is not None else f"at least {lo}"
+    if n < lo:
+        ev = f"{n} words, under the minimum of {lo}" if exact else f"too short (under {lo} words)"
+        return Check("length", "Length", False, ev)
+    if hi is not None and n > hi:
+        ev = f"{n} words, over the limit of {hi}" if exact else f"too long (over {hi} words)"
+        return Check("length", "Length", False, ev)
+    ev = f"{n} words, within {rng}" if exact else f"within {rng} words"
+    return Check("length", "Length", True, ev)
+
+
+def _ending_check(ins: Instruction, t: TextStats, rule_results: list[tuple[Constraint, bool]]) -> Check:
+    end_ok = any(c.kind == "end_phrase" and ok for c, ok in rule_results)
+    tail = last_words(t.text, 2)
+    if t.ends_complete() or end_ok:
+        return Check("ending", "Complete ending", True, f'ends with "{tail}"')
+    return Check("ending", "Complete ending", False, f'stops mid-sentence at "{tail}"')
+
+
+def _repetition_check(t: TextStats, exact: bool) -> Check:
+    sents = [" ".join(words(s)) for s in t.sentences]
+    counts = Counter(s for s in sents if len(s.split()) >= 3)
+    if counts:
+        s, k = counts.most_common(1)[0]
+        if k >= 2:
+            orig = next(x for x in t.sentences if " ".join(words(x)) == s)
+            times = f" ({k} times)" if exact else ""
+            return Check("repetition", "Repetition", False, f'the sentence "{orig[:70]}" is repeated{times}')
+    w = t.words
+    if len(w) >= 12:
+        bigrams = list(itertools.pairwise(w))
+        ratio = len(set(bigrams)) / len(bigrams)
+        if ratio < MIN_DISTINCT_BIGRAMS:
+            tri = Counter(zip(w, w[1:], w[2:])).most_common(1)[0]
+            phrase = " ".join(tri[0])
+            times = f" ({tri[1]} times)" if exact else ""
+            return Check("repetition", "Repetition", False, f'the phrase "{phrase}" keeps repeating{times}')
+    return Check("repetition", "Repetition", True, "no repeated sentences or phrases")
+
+
+def _stuffing_check(t: TextStats, exact: bool) -> Check:
+    limit = max(STUFF_MIN_COUNT, math.ceil(STUFF_FRACTION * t.n_words))
+    counts = Counter(w for w in t.words if w not in STOPWORDS and len(w) >= 3)
+    if counts:
+        word, k = counts.most_common(1)[0]
+        if k > limit:
+            ev = f'"{word}" is used {k} times in {t.n_words} words' if exact else f'"{word}" is used over and over'
+            return Check("stuffing", "Overused words", False, ev)
+    return Check("stuffing", "Overused words", True, "no word is overused")
+
+
+def _fluency_check(t: TextStats) -> Check:
+    if t.n_words >= 8 and t.function_word_ratio < MIN_FUNCTION_WORD_RATIO:
+        return Check("fluency", "Fluency", False, "reads as a list of words, not sentences")
+    return Check("fluency", "Fluency", True, "reads as normal sentences")
+
+
+def _instruction_ngrams(ins: Instruction) -> dict[tuple[str, ...], str]:
+    """Word n-grams of the instruction's rule and length lines (quoted parameters removed)."""
+    lines = list(ins.rule_lines())
+    if ins.max_words is not None:
+        lines.append(f"Keep it under {ins.max_words} words.")
+    lines.append("Follow these rules:")
+    out: dict[tuple[str, ...], str] = {}
+    for ln in lines:
+        w = words(re.sub(r'"[^"]*"|<<[^>]*>>', " ", ln))
+        n = min(ECHO_NGRAM, len(w))
+        if n < 4:
+            continue
+        for i in range(len(w) - n + 1):
+            out[tuple(w[i : i + n])] = " ".join(w[i : i + n])
+    return out
+
+
+def _echo_check(ins: Instruction, t: TextStats) -> Check:
+    grams = _instruction_ngrams(ins)
+    w = t.words
+    for n in sorted({len(g) for g in grams}, reverse=True):
+        for i in range(len(w) - n + 1):
+            g = tuple(w[i : i + n])
+            if g in grams:
+                return Check("echo", "Copied instruction", False, f'copies the instruction: "{grams[g]}"')
+    return Check("echo", "Copied instruction", True, "does not copy the rules")
+
+
+def _header(ins: Instruction) -> str:
+    k = len(ins.constraints)
+    limit = f", under {ins.max_words} words" if ins.max_words is not None else ""
+    return f'Task: {ins.genre} about "{ins.topic}"{limit}, {k} rule{"s" if k != 1 else ""}.'
+
+
+def score_response(
+    instruction: str | Instruction, response: str, *, world: WorldVariant = "easy"
+) -> GoldScore:
+    """Score one response 0–9 with the checklist, and write the trace.
+
+    ``world="hard"`` writes exact counts (words, repeats) in the evidence; ``easy`` describes
+    them in words, so a small judge imitating the trace is not asked to count.
+    """
+    ins = parse_instruction(instruction) if isinstance(instruction, str) else instruction
+    t = TextStats(response)
+    exact = world == "hard"
+    header = _header(ins)
+    deg = _degenerate(t)
+    if deg is not None:
+        trace = f"{header}\nDegenerate response: {deg}. Nothing else is checked.\nFinal score 0."
+        return GoldScore(0, 0.0, (), trace, deg, t.n_words)
+
+    checks: list[Check] = [_topic_check(ins, t)]
+    rule_results: list[tuple[Constraint, bool]] = []
+    for c in ins.constraints:
+        ok, ev = check_constraint(c, t, exact_counts=exact)
+        rule_results.append((c, ok))
+        checks.append(Check("rule", f"Rule ({c.render().rstrip('.')})", ok, ev, kind=c.kind))
+    length = _length_check(ins, t, exact)
+    checks += [
+        length,
+        _ending_check(ins, t, rule_results),
+        _repetition_check(t, exact),
+        _stuffing_check(t, exact),
+        _fluency_check(t),
+        _echo_check(ins, t),
+    ]
+    by = {c.name: c for c in checks}
+    met = sum(ok for _, ok in rule_results)
+    asked = len(rule_results)
+    rule_pts = RULE_POINTS * met / asked if asked else RULE_POINTS
+    points = (
+        TOPIC_POINTS * by["topic"].passed
+        + LENGTH_POINTS * length.passed
+        + ENDING_POINTS * by["ending"].passed
+        + rule_pts
+    )
+    failed_quality = [c for c in checks if c.name in ("repetition", "stuffing", "fluency", "echo") and not c.passed]
+    penalty = PENALTY * len(failed_quality)
+    raw = max(0.0, points - penalty)
+    caps: list[tuple[str, int]] = []
+    if t.n_words < ins.min_words:
+        caps.append(("too short", TOO_SHORT_CAP))
+    if not by["topic"].passed:
+        caps.append(("off topic", OFF_TOPIC_CAP))
+    binding = min(caps, key=lambda c: c[1]) if caps else None
+    if binding is not None:
+        raw = min(raw, float(binding[1]))
+    score = min(MAX_SCORE, round_half_up(raw))
+
+    lines = [header]
+    lines += [c.line(i) for i, c in enumerate(checks, start=1)]
+    rules_txt = f"rules {_num(rule_pts)} ({met} of {asked} met)" if asked else f"rules {_num(rule_pts)} (none asked)"
+    lines.append(
+        f"Points: on topic {_num(TOPIC_POINTS * by['topic'].passed)} + length "
+        f"{_num(LENGTH_POINTS * length.passed)} + ending {_num(ENDING_POINTS * by['ending'].passed)} "
+        f"+ {rules_txt} = {_num(points)}."
+    )
+    if failed_quality:
+        pen = ", ".join(f"{c.label.lower()} -{_num(PENALTY)}" for c in failed_quality)
+        lines.append(f"Penalties: {pen}, leaving {_num(max(0.0, points - penalty))}.")
+    else:
+        lines.append("Penalties: none.")
+    if binding is not None and points - penalty > binding[1]:
+        lines.append(f"Cap: {binding[0]}, so at most {binding[1]}.")
+    lines.append(f"Final score {score}.")
+    return GoldScore(score, raw, tuple(checks), "\n".join(lines), None, t.n_words)
+
+
+def _arena_level(diff: float) -> ArenaLevel:
+    if diff >= ARENA_STRONG:
+        return "A>>B"
+    if diff >= ARENA_SLIGHT:
+        return "A>B"
+    if diff <= -ARENA_STRONG:
+        return "B>>A"
+    if diff <= -ARENA_SLIGHT:
+        return "B>A"
+    return "A=B"
+
+
+def compare_responses(
+    instruction: str | Instruction,
+    response_a: str,
+    response_b: str,
+    *,
+    world: WorldVariant = "easy",
+) -> GoldComparison:
+    """Which of two responses is better, from their checklist points.
+
+    The two-way choice goes to the higher points; equal points go to the shorter response, then
+    to A. The five-level verdict uses the point difference (≥3 strong, ≥1 slight, else equal).
+    """
+    ins = parse_instruction(instruction) if isinstance(instruction, str) else instruction
+    a = score_response(ins, response_a, world=world)
+    b = score_response(ins, response_b, world=world)
+    diff = a.points - b.points
+    if diff > 0:
+        choice: Literal["A", "B"] = "A"
+        why = f"A has more points ({_num(a.points)} vs {_num(b.points)})"
+    elif diff < 0:
+        choice = "B"
+        why = f"B has more points ({_num(b.points)} vs {_num(a.points)})"
+    elif b.n_words < a.n_words:
+        choice, why = "B", "equal points, and B is shorter"
+    else:
+        choice = "A"
+        why = "equal points, and A is shorter" if a.n_words < b.n_words else "equal points and length; A by default"
+    level = _arena_level(diff)
+    size = {"A>>B": "much better", "A>B": "slightly better", "B>>A": "much better", "B>A": "slightly better"}
+    if level == "A=B":
+        summary = "The two are about equally good."
+    else:
+        winner = level[0]
+        summary = f"Response {winner} is {size[level]}."
+
+    def body(g: GoldScore) -> str:
+        return "\n".join(g.trace.splitlines()[1:])
+
+    trace = "\n".join(
+        [
+            _header(ins),
+            "Response A:",
+            body(a),
+            "Response B:",
+            body(b),
+            f"Comparison: A scores {a.score}, B scores {b.score}; {why}. {summary}",
+        ]
+    )
+    return GoldComparison(choice, level, a, b, trace)
+
+
+__all__ = [
+    "GOLD_VERSION",
+    "ArenaLevel",
+    "Check",
+    "GoldComparison",
+    "GoldScore",
+    "WorldVariant",
+    "compare_responses",
+    "round_half_up",
+    "score_response",
+]
