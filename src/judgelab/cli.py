@@ -178,6 +178,24 @@ def models_list() -> None:
         typer.echo(f"{row['alias']:24s} {state}\n{'':24s} {row['description']}")
 
 
+# ---------------------------------------------------------------- data
+@data_app.command("build")
+def data_build(
+    config: ConfigOpt,
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Build the study splits (judge/policy train/eval/test) and a data card into the run folder."""
+    from judgelab.config.loader import apply_overrides, load_yaml, validate_config
+    from judgelab.stages.data_build import DataBuildConfig, run_data_build
+
+    data = apply_overrides(load_yaml(config), overrides or [])
+    data.setdefault("stage", "data_build")
+    cfg = validate_config(data, DataBuildConfig, source=str(config))
+    res = run_data_build(cfg, _resolve_run_dir(run_dir, cfg))
+    typer.echo(f"{res.run_dir}: " + ", ".join(f"{n} {c}" for n, c in res.counts.items()) + "; card in data_card.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point with judgelab's error handling and exit codes."""
     try:

@@ -52,5 +52,9 @@ def get_stage(name: Any) -> StageEntry:
 # Stage owners add one register_stage(...) line each.
 register_stage("annotate", config="judgelab.stages.annotate:AnnotateConfig",
                run="judgelab.stages.annotate:run_annotate", help="judge every record of a JSONL/Parquet file (resumable)")
+register_stage("data_build", config="judgelab.stages.data_build:DataBuildConfig",
+               run="judgelab.stages.data_build:run_data_build", help="build disjoint study splits and a data card")
+register_stage("sample", config="judgelab.stages.sample:SampleConfig",
+               run="judgelab.stages.sample:run_sample", help="sample N responses per prompt from a policy model (resumable)")
 
 __all__ = ["STAGES", "StageEntry", "get_stage", "register_stage"]
