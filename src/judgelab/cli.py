@@ -73,11 +73,21 @@ def version() -> None:
             typer.echo(f"  {name}: {v or '-'}")
 
 
-def _load_stage_config(config: Path, overrides: list[str] | None):  # type: ignore[no-untyped-def]
+def _load_stage_config(config: Path, overrides: list[str] | None, expect: str | None = None):  # type: ignore[no-untyped-def]
+    """Read + override + validate a stage config. ``expect``: the stage a dedicated command runs
+    (used when the file has no ``stage:`` key; a different stage is a ConfigError)."""
     from judgelab.config.loader import apply_overrides, load_yaml, validate_config
+    from judgelab.errors import ConfigError
     from judgelab.stages.registry import get_stage
 
     data = apply_overrides(load_yaml(config), overrides or [])
+    if expect is not None:
+        data.setdefault("stage", expect)
+        if data["stage"] != expect:
+            raise ConfigError(
+                f"{config} is a {data['stage']!r} config, not {expect!r}",
+                f"use `judgelab run {config}` for it, or set stage: {expect}",
+            )
     entry = get_stage(data.get("stage"))
     cfg = validate_config(data, entry.load_config_class(), source=str(config))
     return entry, cfg
@@ -125,7 +135,6 @@ def annotate(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
 ) -> None:
     """Judge every record of a JSONL/Parquet file; rerun the same command to resume after a crash."""
-    from judgelab.errors import ConfigError
     from judgelab.stages.annotate import run_annotate
 
     extra = list(overrides or [])
@@ -133,14 +142,27 @@ def annotate(
         extra.append(f"input={input_path}")
     if skip_invalid:
         extra.append("skip_invalid=true")
-    _, cfg = _load_stage_config(config, extra)
-    if cfg.stage != "annotate":
-        raise ConfigError(f"{config} is a {cfg.stage!r} config", "use `judgelab run` for it, or stage: annotate")
+    _, cfg = _load_stage_config(config, extra, expect="annotate")
     res = run_annotate(cfg, _resolve_run_dir(run_dir, cfg), show_progress=not no_progress)
     typer.echo(
         f"{res.output}: {res.total} records ({res.done_before} done before, {res.computed} judged now, "
         f"{res.invalid} invalid, {res.skipped_rows} input rows skipped)"
     )
+
+
+@app.command()
+def sample(
+    config: Annotated[Path, typer.Argument(help="YAML config with stage: sample")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")] = False,
+) -> None:
+    """Sample N responses per prompt from a policy model; rerun the same command to resume."""
+    from judgelab.stages.sample import run_sample
+
+    _, cfg = _load_stage_config(config, overrides, expect="sample")
+    res = run_sample(cfg, _resolve_run_dir(run_dir, cfg), show_progress=not no_progress)
+    typer.echo(f"{res.output}: {res.total} responses ({res.done_before} done before, {res.computed} sampled now)")
 
 
 @app.command("stages")
@@ -186,12 +208,9 @@ def data_build(
     run_dir: RunDirOpt = None,
 ) -> None:
     """Build the study splits (judge/policy train/eval/test) and a data card into the run folder."""
-    from judgelab.config.loader import apply_overrides, load_yaml, validate_config
-    from judgelab.stages.data_build import DataBuildConfig, run_data_build
+    from judgelab.stages.data_build import run_data_build
 
-    data = apply_overrides(load_yaml(config), overrides or [])
-    data.setdefault("stage", "data_build")
-    cfg = validate_config(data, DataBuildConfig, source=str(config))
+    _, cfg = _load_stage_config(config, overrides, expect="data_build")
     res = run_data_build(cfg, _resolve_run_dir(run_dir, cfg))
     typer.echo(f"{res.run_dir}: " + ", ".join(f"{n} {c}" for n, c in res.counts.items()) + "; card in data_card.md")
 

@@ -52,3 +52,16 @@ def test_config_hash_is_order_independent():
 def test_package_versions_has_none_for_missing():
     v = package_versions()
     assert "torch" in v and "vllm" in v
+
+
+def test_guard_marks_failed_and_interrupted(tmp_path):
+    run = RunDir.open(tmp_path / "r", Cfg(), stage="demo")
+    with pytest.raises(ValueError):
+        with run.guard():
+            raise ValueError("x")
+    assert RunDir.load(tmp_path / "r").status == "failed"
+    run = RunDir.open(tmp_path / "r", Cfg(), stage="demo")
+    with pytest.raises(KeyboardInterrupt):
+        with run.guard():
+            raise KeyboardInterrupt
+    assert RunDir.load(tmp_path / "r").status == "interrupted"

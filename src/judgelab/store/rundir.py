@@ -21,6 +21,8 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,6 +193,21 @@ class RunDir:
     def record_output(self, name: str, **info: Any) -> None:
         self.manifest.setdefault("outputs", {})[name] = info
         self.save_manifest()
+
+    @contextmanager
+    def guard(self) -> Iterator[RunDir]:
+        """Mark the run ``failed`` / ``interrupted`` if the body raises (then re-raise).
+
+        The body marks success itself with ``set_status("completed", ...)``.
+        """
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.set_status("interrupted")
+            raise
+        except BaseException:
+            self.set_status("failed")
+            raise
 
     @property
     def status(self) -> str:

@@ -1,0 +1,159 @@
+"""``sample`` stage (L4): N responses per prompt from a policy model, resumably.
+
+Input: a JSONL of judgelab records (e.g. a split written by ``judgelab data build``); only
+``id`` and ``prompt`` are used. Output: ``RUN_DIR/samples.jsonl``, one pointwise record per
+response (``id = <prompt id>#<k>``, ``responses = [text]``, ``meta`` with the prompt id, sample
+index, finish reason, token usage, sampling params and the backend identity) — the pool the gold
+judge labels with ``judgelab annotate``.
+
+Sample ``k`` of every prompt uses seed ``sampling.seed + k``, and requests are grouped by ``k``,
+so a rerun with the same config reproduces the same responses where the backend is deterministic
+for a seed (the ``hf`` backend; servers only when they honour ``seed``). Finished responses are
+appended as each chunk completes; ``kill -9`` loses only the chunk in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from judgelab.backends.base import Backend
+from judgelab.backends.factory import make_backend
+from judgelab.config.specs import BackendSpec, SamplingSpec
+from judgelab.config.stage import StageConfig
+from judgelab.data.records import Record, iter_records
+from judgelab.errors import DataError
+from judgelab.store.jsonl import iter_jsonl
+from judgelab.store.resumable import ResumableJob
+from judgelab.store.rundir import RunDir
+from judgelab.types import ChatMessage
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FILE = "samples.jsonl"
+
+
+class SampleConfig(StageConfig):
+    """Sample ``n`` responses per prompt of ``prompts`` from ``backend``."""
+
+    stage: Literal["sample"] = "sample"
+    prompts: str = Field(..., min_length=1, description="JSONL of judgelab records (id, prompt used)")
+    backend: BackendSpec
+    sampling: SamplingSpec = SamplingSpec(temperature=1.0, top_p=1.0, max_tokens=128, seed=0)
+    n: int = Field(1, ge=1, description="responses per prompt")
+    system_prompt: str | None = None
+    chunk_size: int = Field(16, ge=1, description="requests per backend call (and per output append)")
+    concurrency: int = Field(1, ge=1, description="chunks in flight at once (servers: raise it)")
+    limit: int | None = Field(None, ge=1, description="use only the first N prompts")
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    run_dir: Path
+    output: Path
+    total: int
+    done_before: int
+    computed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Item:
+    prompt: Record
+    k: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.prompt.id}#{self.k}"
+
+
+def _messages(system_prompt: str | None, prompt: str) -> list[ChatMessage]:
+    msgs: list[ChatMessage] = []
+    if system_prompt:
+        msgs.append({"role": "system", "content": system_prompt})
+    msgs.append({"role": "user", "content": prompt})
+    return msgs
+
+
+def run_sample(
+    config: SampleConfig,
+    run_dir: str | Path,
+    *,
+    backend: Backend | None = None,
+    show_progress: bool = True,
+) -> SampleResult:
+    """Sample responses into ``run_dir/samples.jsonl`` (resumable; see the module docstring)."""
+    t0 = time.perf_counter()
+    prompts = list(iter_records(config.prompts))
+    if not prompts:
+        raise DataError(f"{config.prompts}: no prompts", "the prompts file is empty")
+    if config.limit is not None:
+        prompts = prompts[: config.limit]
+    # k-major order: every chunk holds one k, hence one seed
+    items = [_Item(p, k) for k in range(config.n) for p in prompts]
+    run = RunDir.open(run_dir, config, stage="sample", seed=config.sampling.seed)
+    with run.guard():
+        result = asyncio.run(_sample(config, run, items, backend, show_progress))
+        n_out = sum(1 for _ in iter_jsonl(run.file(OUTPUT_FILE)))
+        run.record_output(OUTPUT_FILE, records=n_out, schema="judgelab.record/v1")
+        res = SampleResult(run.path, run.file(OUTPUT_FILE), len(items), result.done_before,
+                           result.computed, time.perf_counter() - t0)
+        run.set_status("completed", stats={"sample/computed": res.computed, "sample/seconds": res.seconds})
+    logger.info("sample: %d responses (%d done before) in %s", res.total, res.done_before, res.output)
+    return res
+
+
+async def _sample(config: SampleConfig, run: RunDir, items: list[_Item], backend: Backend | None,
+                  show_progress: bool):  # type: ignore[no-untyped-def]
+    own = backend is None
+    be = backend if backend is not None else make_backend(config.backend)
+    identity = be.identity
+    sampling_json = config.sampling.model_dump(mode="json")
+
+    async def process(chunk: list[_Item]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for k in sorted({it.k for it in chunk}):
+            group = [it for it in chunk if it.k == k]
+            seed = None if config.sampling.seed is None else config.sampling.seed + k
+            sampling = config.sampling.model_copy(update={"seed": seed})
+            comps = await be.complete_many([_messages(config.system_prompt, it.prompt.prompt) for it in group], sampling)
+            for it, c in zip(group, comps):
+                rec = Record(
+                    id=it.key,
+                    prompt=it.prompt.prompt,
+                    responses=[c.text],
+                    source=f"sample:{identity.get('model', identity.get('kind'))}",
+                    meta={
+                        **{k2: v for k2, v in it.prompt.meta.items()},
+                        "prompt_id": it.prompt.id,
+                        "sample_index": it.k,
+                        "seed": seed,
+                        "finish_reason": c.finish_reason,
+                        "reasoning": c.reasoning,
+                        "completion_tokens": c.usage.completion_tokens,
+                        "sampling": sampling_json,
+                        "backend": identity,
+                    },
+                )
+                out.append(rec.to_json())
+        return out
+
+    job: ResumableJob[_Item] = ResumableJob(
+        output=run.file(OUTPUT_FILE), key=lambda it: it.key, process=process,
+        chunk_size=config.chunk_size, concurrency=config.concurrency,
+        description="sample", show_progress=show_progress,
+    )
+    try:
+        return await job.run(items)
+    finally:
+        if own:
+            await be.aclose()
+
+
+__all__ = ["OUTPUT_FILE", "SampleConfig", "SampleResult", "run_sample"]

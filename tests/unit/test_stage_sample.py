@@ -1,0 +1,72 @@
+import pytest
+
+from judgelab.config.specs import HFBackendSpec, ModelSpec, SamplingSpec
+from judgelab.data.records import Record, iter_records, save_records
+from judgelab.errors import DataError
+from judgelab.stages.sample import SampleConfig, run_sample
+from judgelab.types import Completion, Usage
+
+
+class ScriptedBackend:
+    """Echoes the prompt and the seed: enough to check grouping, seeds, ids and resume."""
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls = []
+        self.fail_after = fail_after
+
+    @property
+    def identity(self):
+        return {"kind": "scripted", "model": "echo"}
+
+    async def complete(self, messages, sampling):
+        return (await self.complete_many([messages], sampling))[0]
+
+    async def complete_many(self, requests, sampling, progress=None):
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise RuntimeError("backend died")
+        self.calls.append((len(requests), sampling.seed))
+        return [Completion(text=f"{m[-1]['content']} / seed {sampling.seed}", finish_reason="stop",
+                           usage=Usage(3, 4)) for m in requests]
+
+    async def aclose(self):
+        pass
+
+
+def _cfg(tmp_path, **kw):
+    prompts = tmp_path / "prompts.jsonl"
+    save_records(prompts, [Record(id=f"p{i}", prompt=f"write {i}", source="t", meta={"topic": i}) for i in range(5)])
+    spec = HFBackendSpec(model=ModelSpec(name="unused"))
+    return SampleConfig(prompts=str(prompts), backend=spec, sampling=SamplingSpec(temperature=1.0, seed=10), **kw)
+
+
+def test_sample_n_per_prompt_with_seed_per_index(tmp_path):
+    cfg = _cfg(tmp_path, n=2, chunk_size=3)
+    be = ScriptedBackend()
+    res = run_sample(cfg, tmp_path / "run", backend=be, show_progress=False)
+    assert res.total == 10 and res.computed == 10
+    recs = {r.id: r for r in iter_records(res.output)}
+    assert set(recs) == {f"p{i}#{k}" for i in range(5) for k in range(2)}
+    assert recs["p3#1"].responses == ["write 3 / seed 11"]
+    assert recs["p3#1"].meta["prompt_id"] == "p3" and recs["p3#1"].meta["topic"] == 3
+    assert recs["p0#0"].meta["backend"] == {"kind": "scripted", "model": "echo"}
+    assert {seed for _, seed in be.calls} == {10, 11}
+
+
+def test_sample_resumes_after_crash(tmp_path):
+    cfg = _cfg(tmp_path, n=2, chunk_size=3)
+    with pytest.raises(RuntimeError):
+        run_sample(cfg, tmp_path / "run", backend=ScriptedBackend(fail_after=3), show_progress=False)
+    partial = list(iter_records(tmp_path / "run" / "samples.jsonl"))
+    assert len(partial) == 6
+    be = ScriptedBackend()
+    res = run_sample(cfg, tmp_path / "run", backend=be, show_progress=False)
+    assert res.done_before == 6 and res.computed == 4
+    ids = [r.id for r in iter_records(res.output)]
+    assert len(ids) == len(set(ids)) == 10
+
+
+def test_empty_prompts_file(tmp_path):
+    cfg = _cfg(tmp_path)
+    (tmp_path / "prompts.jsonl").write_text("")
+    with pytest.raises(DataError, match="no prompts"):
+        run_sample(cfg, tmp_path / "run", backend=ScriptedBackend(), show_progress=False)
