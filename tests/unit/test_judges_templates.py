@@ -90,3 +90,21 @@ def test_nonce_is_deterministic_and_absent_from_inputs():
 def test_missing_block_raises():
     with pytest.raises(ValueError, match="needs text inputs"):
         get_template("pointwise-rubric-v1").render({"instruction": "i", "response": "r"})
+
+
+def test_register_custom_template():
+    from dataclasses import replace
+
+    from judgelab.judges.templates import TEMPLATES, register_template
+
+    base = get_template("pointwise-v1")
+    custom = replace(base, name="mystudy-pointwise-v1", system=base.system + "\nBe strict.")
+    try:
+        register_template(custom)
+        assert get_template("mystudy-pointwise-v1") is custom
+        assert custom.sha256 != base.sha256
+        register_template(custom)  # same text again: fine
+        with pytest.raises(ConfigError, match="already registered"):
+            register_template(replace(custom, system=custom.system + "!"))
+    finally:
+        TEMPLATES.pop(("mystudy-pointwise-v1", "non_reasoning"), None)

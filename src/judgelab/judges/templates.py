@@ -210,6 +210,22 @@ TEMPLATES: dict[tuple[str, str], JudgeTemplate] = {(t.name, t.mode): t for t in 
 TEMPLATE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(t.name for t in _ALL))
 
 
+def register_template(template: JudgeTemplate, *, replace: bool = False) -> None:
+    """Add a custom template variant (e.g. a study's own wording) so ``JudgeSpec`` can name it.
+
+    Its hash enters every judgement and cache key like a shipped template's. Registering a
+    different text under a taken ``(name, mode)`` is refused unless ``replace``.
+    """
+    key = (template.name, template.mode)
+    old = TEMPLATES.get(key)
+    if old is not None and old != template and not replace:
+        raise ConfigError(
+            f"a different template {template.key} is already registered",
+            "bump the version in the name (e.g. -v2) instead of changing a template in place",
+        )
+    TEMPLATES[key] = template
+
+
 def get_template(name: str, mode: Mode = "non_reasoning") -> JudgeTemplate:
     """The shipped template ``name`` in ``mode``; ``ConfigError`` listing the known names."""
     try:
@@ -217,7 +233,7 @@ def get_template(name: str, mode: Mode = "non_reasoning") -> JudgeTemplate:
     except KeyError:
         raise ConfigError(
             f"unknown judge template {name!r} (mode {mode!r})",
-            f"use one of: {', '.join(TEMPLATE_NAMES)}",
+            f"use one of: {', '.join(dict.fromkeys(n for n, _ in TEMPLATES))}",
         ) from None
 
 
@@ -229,4 +245,5 @@ __all__ = [
     "JudgeTemplate",
     "derive_nonce",
     "get_template",
+    "register_template",
 ]
