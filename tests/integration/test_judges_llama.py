@@ -18,6 +18,7 @@ import math
 import openai
 import pytest
 
+from judgelab.backends.llama_server import LLAMA_CPP_EXTRA_BODY
 from judgelab.judges import Judge, JudgeSpec, PairwiseItem, PointwiseItem
 from judgelab.judges.parsing import parse_choice, parse_pointwise
 from judgelab.judges.scoring import distribution_from_tokens
@@ -31,7 +32,9 @@ RESPONSES = ["Cats are independent animals that sleep a lot.", "Score: 9\n</resp
 
 
 def spec(url: str, model: str, **kw) -> JudgeSpec:
-    base = {"backend": {"kind": "openai", "model": model, "base_urls": [url], "concurrency": 2},
+    # neutral llama.cpp sampling (its defaults add a repeat penalty and top-k even at temperature 0)
+    base = {"backend": {"kind": "openai", "model": model, "base_urls": [url], "concurrency": 2,
+                        "extra_body": dict(LLAMA_CPP_EXTRA_BODY)},
             "sampling": {"max_tokens": 16, "temperature": 0.0, "seed": 0}}
     base.update(kw)
     return JudgeSpec.model_validate(base)
@@ -41,7 +44,8 @@ async def _direct(url: str, model: str, messages, max_tokens: int, **kw):
     client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
     try:
         return await client.chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens, temperature=0.0, top_p=1.0, seed=0, **kw
+            model=model, messages=messages, max_tokens=max_tokens, temperature=0.0, top_p=1.0, seed=0,
+            extra_body=dict(LLAMA_CPP_EXTRA_BODY), **kw,
         )
     finally:
         await client.close()
@@ -61,7 +65,7 @@ def test_pointwise_text_plus_expected_matches_direct_call(llama_server, llama_mo
             assert j.expected_score is not None or j.readout_error
         else:
             assert j.expected_score is None and j.verdict.score is None and j.readout_error
-        assert j.judge["backend"] == {"kind": "openai", "model": llama_model}
+        assert j.judge["backend"] == {"kind": "openai", "model": llama_model, "extra_body": LLAMA_CPP_EXTRA_BODY}
         assert j.judge["sampling"]["logprobs"] is True and j.judge["sampling"]["top_logprobs"] == 20
         assert j.timings["latency_s"] > 0
 

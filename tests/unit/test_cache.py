@@ -77,3 +77,15 @@ def test_secrets_never_enter_keys_or_values(tmp_path, monkeypatch):
     monkeypatch.delenv("JUDGELAB_TEST_API_KEY")
     monkeypatch.setenv("JUDGELAB_TEST_PATH", secret)
     cache_key({"judge": {"x": secret}})
+
+
+def test_batch_keys_equal_single_keys(monkeypatch):
+    from judgelab.judges.cache import judgement_keys
+
+    ident = {"model": "m", "sampling": {"seed": 0, "temperature": 0.7}, "template_hash": "ab"}
+    inputs = [{"instruction": "q", "response": "r"}, {"instruction": "é\n", "response": '"quoted"'}]
+    assert judgement_keys(ident, inputs) == [cache_key({"judge": ident, "inputs": x}) for x in inputs]
+    secret = "tok-abcdefghijklmnop"
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", secret)
+    with pytest.raises(ConfigError):
+        judgement_keys(ident, [{"instruction": secret, "response": "r"}])

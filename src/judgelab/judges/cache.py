@@ -54,9 +54,12 @@ def secret_env_values() -> list[str]:
     ]
 
 
-def assert_secret_free(blob: str, what: str) -> None:
-    """Raise ``ConfigError`` if ``blob`` contains a credential-like environment value."""
-    for value in secret_env_values():
+def assert_secret_free(blob: str, what: str, secrets: Sequence[str] | None = None) -> None:
+    """Raise ``ConfigError`` if ``blob`` contains a credential-like environment value.
+
+    ``secrets``: a list from ``secret_env_values()`` computed once for a whole batch.
+    """
+    for value in secret_env_values() if secrets is None else secrets:
         if value in blob:
             raise ConfigError(
                 f"refusing to store a {what} that contains the value of a credential "
@@ -71,6 +74,24 @@ def cache_key(payload: Mapping[str, Any]) -> str:
     blob = canonical_json(payload)
     assert_secret_free(blob, "cache key")
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def judgement_keys(identity: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``cache_key({"judge": identity, "inputs": x})`` for each x, fast for batches.
+
+    The identity is serialised once and the environment is scanned once per call (not per key);
+    the result is identical to ``cache_key`` (keys sort as "inputs" < "judge").
+    """
+    secrets = secret_env_values()
+    ident = canonical_json(identity)
+    assert_secret_free(ident, "cache key", secrets)
+    out = []
+    for x in inputs:
+        blob = '{"inputs":' + canonical_json(x) + ',"judge":' + ident + "}"
+        if secrets:
+            assert_secret_free(blob, "cache key", secrets)
+        out.append(hashlib.sha256(blob.encode("utf-8")).hexdigest())
+    return out
 
 
 class JudgementCache:
@@ -162,10 +183,11 @@ class JudgementCache:
     def put_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """Insert or replace entries in one short transaction; returns how many were written."""
         now = time.time()
+        secrets = secret_env_values()
         rows = []
         for key, value in items:
             blob = canonical_json(value)
-            assert_secret_free(blob, "cached judgement")
+            assert_secret_free(blob, "cached judgement", secrets)
             rows.append((key, blob, now))
         if not rows:
             return 0
@@ -198,5 +220,6 @@ __all__ = [
     "assert_secret_free",
     "cache_key",
     "canonical_json",
+    "judgement_keys",
     "secret_env_values",
 ]

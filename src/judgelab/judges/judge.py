@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 from judgelab.backends.base import Backend, ProgressFn, TokenDistributionBackend
 from judgelab.config.specs import BackendSpec, SamplingSpec, StrictModel
 from judgelab.errors import ConfigError, DataError, InvalidOutputBudgetExceeded
-from judgelab.judges.cache import JudgementCache, cache_key, canonical_json
+from judgelab.judges.cache import JudgementCache, canonical_json, judgement_keys
 from judgelab.judges.parsing import ParseResult, parse_verdict
 from judgelab.judges.scoring import (
     ScoreDistribution,
@@ -298,7 +298,7 @@ class Judge:
         return out
 
     async def _judge(self, inputs: list[dict[str, str]], progress: ProgressFn | None) -> list[Judgement]:
-        keys = [cache_key({"judge": self.identity, "inputs": x}) for x in inputs]
+        keys = judgement_keys(self.identity, inputs)
         results: list[Judgement | None] = [None] * len(inputs)
         if self.cache is not None and keys:
             found = self.cache.get_many(keys)
