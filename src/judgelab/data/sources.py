@@ -417,9 +417,11 @@ def load_tulu_source(cfg: TuluPreferenceSourceConfig, seed: int = 0) -> LoadedSo
 # ============================================================================ AlpacaEval
 _ALPACA_REF = re.compile(
     r"\b([Mm]odel)(s?)\s+(?:'([mM])'|\"([mM])\"|‘([mM])’|“([mM])”|([mM])(?![\w]))"
-    r"(?P<poss>['’]s\s+(?:response|output|answer)\b)?"
+    r"(?P<poss>(?:['’]s|s)\s+(?:response|output|answer)\b)?"
 )
-_ALPACA_QUOTED = re.compile(r"(?:'([mM])'|\"([mM])\"|‘([mM])’|“([mM])”)")
+_ALPACA_QUOTED = re.compile(
+    r"(?:'([mM])'|\"([mM])\"|‘([mM])’|“([mM])”)(?P<poss>(?:['’]s|s)\s+(?:response|output|answer)\b)?"
+)
 _ALPACA_WINNER = re.compile(
     r"[Mm]odel\s+['\"‘“]?([mM])['\"’”]?\s+(?:is|was)\s+(?:ranked\s+(?:higher|first)|the better|better|preferred)"
 )
@@ -450,7 +452,7 @@ def relabel_alpacaeval_explanation(explanation: str, preference: Literal["A", "B
         first = _ALPACA_REF.search(explanation) or _ALPACA_QUOTED.search(explanation)
         if first is None:
             return explanation, "unchanged"
-        groups = first.groups()[2:7] if first.re is _ALPACA_REF else first.groups()
+        groups = first.groups()[2:7] if first.re is _ALPACA_REF else first.groups()[:4]
         winner = _first_id(*groups)
         method = "first_mention"
     loser = "M" if winner == "m" else "m"
@@ -465,7 +467,7 @@ def relabel_alpacaeval_explanation(explanation: str, preference: Literal["A", "B
         return f"{word} {pos[ident]}"
 
     text = _ALPACA_REF.sub(ref, explanation)
-    text = _ALPACA_QUOTED.sub(lambda mm: f"Response {pos[_first_id(*mm.groups())]}", text)
+    text = _ALPACA_QUOTED.sub(lambda mm: f"Response {pos[_first_id(*mm.groups()[:4])]}", text)
     return text, method
 
 

@@ -36,7 +36,7 @@ from judgelab.data.splits import (
 from judgelab.data.world.generate import family_ids, generate_prompts
 from judgelab.errors import RunDirError
 from judgelab.store.jsonl import write_json_atomic, write_text_atomic
-from judgelab.store.rundir import RunDir
+from judgelab.store.rundir import RunDir, config_hash
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +138,18 @@ def _result(run: RunDir) -> DataBuildResult:
 
 def run_data_build(cfg: DataBuildConfig, run_dir: str | Path) -> DataBuildResult:
     """Build the splits and the data card into ``run_dir`` (see the module docstring)."""
+    if (Path(run_dir) / "manifest.json").exists():
+        prev = RunDir.load(run_dir)
+        m = prev.manifest
+        if m.get("stage") == STAGE and m.get("config_hash") == config_hash(cfg) and prev.completed:
+            log.info("data build in %s is already complete; nothing to do", prev.path)
+            try:
+                return _result(prev)
+            except (OSError, KeyError, ValueError) as e:
+                raise RunDirError(
+                    f"{prev.path} is marked complete but its outputs are unreadable: {e}", "delete it and rebuild"
+                ) from e
     run = RunDir.open(run_dir, cfg, stage=STAGE, seed=cfg.seed)
-    if run.completed:
-        log.info("data build in %s is already complete; nothing to do", run.path)
-        try:
-            return _result(run)
-        except (OSError, KeyError, ValueError) as e:
-            raise RunDirError(f"{run.path} is marked complete but its outputs are unreadable: {e}", "delete it and rebuild") from e
     try:
         synth = [s for s in cfg.sources if isinstance(s, SyntheticSourceConfig)]
         if synth:

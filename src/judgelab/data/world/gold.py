@@ -9,7 +9,8 @@ Scoring (documented with its rationale in docs/synthetic-world.md):
 
     degenerate (empty, < 3 words, mostly symbols)          → 0, nothing else checked
     points = on topic 1 + length 1 + complete ending 1 + rules 6 × (met / asked)
-    penalties: repetition −3, overused word −3, word salad −3, copied instruction −3
+    penalties: repetition −3, overused word / strung keywords −3, word salad −3,
+               copied instruction −3
     too short (under the world's minimum) caps the score at 3; off topic caps it at 4
     score = round-half-up(max(0, points − penalties)), at most 9
 
@@ -49,6 +50,7 @@ MIN_DISTINCT_BIGRAMS = 0.7  # below this share of distinct word pairs, the text 
 MIN_FUNCTION_WORD_RATIO = 0.15  # below this share of function words, it is a word list
 STUFF_MIN_COUNT = 3  # a content word may appear this many times ...
 STUFF_FRACTION = 0.1  # ... or this share of all words, whichever is larger
+KEYWORD_RUN = 6  # this many words without a function word, one of them repeated = stuffed keywords
 ECHO_NGRAM = 5
 ARENA_STRONG = 3.0  # point difference for A>>B
 ARENA_SLIGHT = 1.0  # point difference for A>B (below: A=B)
@@ -165,6 +167,16 @@ def _repetition_check(t: TextStats, exact: bool) -> Check:
     return Check("repetition", "Repetition", True, "no repeated sentences or phrases")
 
 
+def _keyword_run(w: list[str]) -> str | None:
+    """A run of ``KEYWORD_RUN`` words with no function word in which a word comes back: keywords
+    strung together ("lantern lighthouse lantern lighthouse ..."), not a sentence."""
+    for i in range(len(w) - KEYWORD_RUN + 1):
+        win = w[i : i + KEYWORD_RUN]
+        if not any(x in STOPWORDS for x in win) and len(set(win)) < KEYWORD_RUN:
+            return " ".join(win)
+    return None
+
+
 def _stuffing_check(t: TextStats, exact: bool) -> Check:
     limit = max(STUFF_MIN_COUNT, math.ceil(STUFF_FRACTION * t.n_words))
     counts = Counter(w for w in t.words if w not in STOPWORDS and len(w) >= 3)
@@ -173,6 +185,9 @@ def _stuffing_check(t: TextStats, exact: bool) -> Check:
         if k > limit:
             ev = f'"{word}" is used {k} times in {t.n_words} words' if exact else f'"{word}" is used over and over'
             return Check("stuffing", "Overused words", False, ev)
+    run = _keyword_run(t.words)
+    if run is not None:
+        return Check("stuffing", "Overused words", False, f'keywords strung together: "{run}"')
     return Check("stuffing", "Overused words", True, "no word is overused")
 
 
