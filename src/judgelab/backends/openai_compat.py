@@ -14,6 +14,12 @@ SDK's own retries switched off (``max_retries=0``) so that the policy is ours an
 - the API key is read once from the environment variable named by ``spec.api_key_env`` (a dummy
   ``"EMPTY"`` for local servers) and never enters ``identity``, ``repr``, logs or error messages.
 
+Sampling fields left unset (``seed=None``, ``top_k=None``, empty ``stop``) are not sent, so the
+server's defaults apply: most servers do no top-k truncation by default, but llama-cpp-python's
+server uses ``top_k=40``, ``repeat_penalty=1.1`` and ``min_p=0.05``; point such servers at
+``judgelab.backends.llama_server.LLAMA_CPP_EXTRA_BODY`` via ``extra_body`` to sample neutrally.
+``max_tokens`` is sent as ``max_tokens`` (what vLLM, SGLang and llama.cpp read).
+
 ``latency_s`` of a ``Completion`` is the wall time of the successful attempt (not the wait for a
 slot nor failed attempts). Reasoning is read from ``message.reasoning`` / ``reasoning_content``
 or inline ``<think>`` blocks (``split_reasoning``).
