@@ -45,13 +45,29 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_env_snapshot: dict[Any, Any] | None = None
+_env_secrets: list[str] = []
+
+
 def secret_env_values() -> list[str]:
-    """Values of credential-like environment variables (long enough to be real secrets)."""
-    return [
+    """Values of credential-like environment variables (long enough to be real secrets).
+
+    Recomputed only when the environment changed since the last call (a C-level dict comparison
+    of CPython's ``os.environ._data``), so the per-call cost of the secret check stays tiny for
+    the in-process reward path.
+    """
+    global _env_snapshot, _env_secrets
+    data = getattr(os.environ, "_data", None)
+    if data is not None and data == _env_snapshot:
+        return _env_secrets
+    secrets = [
         v
         for k, v in os.environ.items()
         if _SECRET_NAME.search(k) and len(v) >= _MIN_SECRET_LEN and v != "EMPTY"
     ]
+    if data is not None:
+        _env_snapshot, _env_secrets = dict(data), secrets
+    return secrets
 
 
 def assert_secret_free(blob: str, what: str, secrets: Sequence[str] | None = None) -> None:
@@ -76,14 +92,17 @@ def cache_key(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def judgement_keys(identity: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]]) -> list[str]:
+def judgement_keys(
+    identity: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]], identity_json: str | None = None
+) -> list[str]:
     """``cache_key({"judge": identity, "inputs": x})`` for each x, fast for batches.
 
-    The identity is serialised once and the environment is scanned once per call (not per key);
-    the result is identical to ``cache_key`` (keys sort as "inputs" < "judge").
+    The identity is serialised once (or passed pre-serialised as ``identity_json``, which must be
+    ``canonical_json(identity)``) and the environment is checked once per call; the result is
+    identical to ``cache_key`` (keys sort as "inputs" < "judge").
     """
     secrets = secret_env_values()
-    ident = canonical_json(identity)
+    ident = canonical_json(identity) if identity_json is None else identity_json
     assert_secret_free(ident, "cache key", secrets)
     out = []
     for x in inputs:

@@ -122,10 +122,6 @@ class JudgeSpec(StrictModel):
         return self
 
 
-def _sha(obj: Any) -> str:
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
-
-
 class Judge:
     """A judge: renders the template, calls the backend, parses, reads out, caches."""
 
@@ -163,7 +159,8 @@ class Judge:
             "invalid": spec.invalid,
             "invalid_retries": spec.invalid_retries if spec.invalid == "retry" else 0,
         }
-        self.judge_id = _sha(self.identity)[:16]
+        self._identity_json = canonical_json(self.identity)
+        self.judge_id = hashlib.sha256(self._identity_json.encode("utf-8")).hexdigest()[:16]
         self.n_judged = 0
         self.n_invalid = 0
         self.n_cached = 0
@@ -298,7 +295,7 @@ class Judge:
         return out
 
     async def _judge(self, inputs: list[dict[str, str]], progress: ProgressFn | None) -> list[Judgement]:
-        keys = judgement_keys(self.identity, inputs)
+        keys = judgement_keys(self.identity, inputs, self._identity_json)
         results: list[Judgement | None] = [None] * len(inputs)
         if self.cache is not None and keys:
             found = self.cache.get_many(keys)

@@ -32,6 +32,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from judgelab.errors import ConfigError
 from judgelab.judges.types import Mode, Protocol
@@ -131,7 +132,7 @@ class JudgeTemplate:
         """``name:mode``, e.g. ``pointwise-v1:reasoning`` (the manifest's template key)."""
         return f"{self.name}:{self.mode}"
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         blob = json.dumps(
             {"system": self.system, "user": self.user, "version": self.version},

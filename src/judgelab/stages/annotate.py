@@ -157,7 +157,7 @@ def load_annotate_items(
         except DataError as e:
             if not skip_invalid:
                 raise
-            skipped.append({"where": where, "reason": e.message})
+            skipped.append({"where": where, "reason": e.message.removeprefix(f"{where}: ")})
             continue
         seen[rec.id] = where
         records.append(rec)
