@@ -215,6 +215,23 @@ def data_build(
     typer.echo(f"{res.run_dir}: " + ", ".join(f"{n} {c}" for n, c in res.counts.items()) + "; card in data_card.md")
 
 
+# ---------------------------------------------------------------- report
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a policy run, study or judge-evaluation run directory")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="output folder (default: RUN_DIR/report)")] = None,
+    png: Annotated[bool, typer.Option("--png", help="also screenshot the page with headless Chromium")] = False,
+    samples: Annotated[int, typer.Option("--samples", help="sample prompts shown per run")] = 2,
+) -> None:
+    """Render report.html (self-contained), report.md and report.json from a run's records."""
+    from judgelab.analysis.report import render_png, render_report
+
+    path = render_report(run_dir, out, samples_per_point=samples)
+    typer.echo(str(path))
+    if png:
+        typer.echo(str(render_png(path)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point with judgelab's error handling and exit codes."""
     try:

@@ -1,0 +1,287 @@
+"""Read policy-run and judge-evaluation records from disk for analysis and reports (L3).
+
+The file formats are the contract in ``docs/records.md``: ``tracking.jsonl``
+(``judgelab.tracking/v1``), ``eval_samples.jsonl`` (``judgelab.eval_sample/v1``),
+``train_log.jsonl`` (TRL log rows) and ``judge_eval.json`` (``judgelab.judge_eval/v1``). Readers
+refuse an unknown schema (``DataError`` naming file and line), keep fields they do not know, and
+remember the sha256 and record count of every file they read so a report can say exactly which
+records its numbers come from.
+
+Layouts: a single policy run dir (has ``tracking.jsonl``), a study dir (``policies/<judge>/seed<k>/``
+and ``judge_eval/judge_eval.json``), or a judge-evaluation run dir (``judge_eval.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from judgelab.errors import DataError, RunDirError
+from judgelab.store.jsonl import iter_jsonl_numbered
+
+logger = logging.getLogger(__name__)
+
+TRACKING_SCHEMA = "judgelab.tracking/v1"
+EVAL_SAMPLE_SCHEMA = "judgelab.eval_sample/v1"
+JUDGE_EVAL_SCHEMA = "judgelab.judge_eval/v1"
+
+LayoutKind = Literal["study", "policy", "judge_eval"]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A record file a report read: path, content hash and number of records."""
+
+    path: Path
+    sha256: str
+    records: int
+
+
+@dataclass
+class PolicyRun:
+    """The records of one policy run, sorted by step (one tracking record per step)."""
+
+    path: Path
+    judge: str
+    seed: str
+    status: str
+    tracking: list[dict[str, Any]]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    train_log: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[SourceFile] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.judge} / {self.seed}"
+
+    @property
+    def steps(self) -> list[int]:
+        return [int(r["step"]) for r in self.tracking]
+
+    def metric(self, name: str) -> list[float | None]:
+        """The values of ``metrics[name]`` per step (None where absent or null)."""
+        return [_num(r["metrics"].get(name)) for r in self.tracking]
+
+    def has_metric(self, name: str) -> bool:
+        return any(v is not None for v in self.metric(name))
+
+    def extra_reward_names(self) -> list[str]:
+        """``reward/<judge>`` metrics other than proxy and gold (extra judges scoring the checkpoints)."""
+        names: set[str] = set()
+        for r in self.tracking:
+            for k in r["metrics"]:
+                if k.startswith("reward/") and not k.endswith("_se") and k not in ("reward/proxy", "reward/gold"):
+                    names.add(k)
+        return sorted(names)
+
+
+@dataclass
+class RunLayout:
+    """What ``find_runs`` found under a directory."""
+
+    root: Path
+    kind: LayoutKind
+    manifest: dict[str, Any]
+    runs: list[PolicyRun]
+    judge_eval: list[dict[str, Any]] | None
+    judge_eval_source: SourceFile | None
+
+
+def _num(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return None if math.isnan(f) else f
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_schema(path: Path, lineno: int, rec: dict[str, Any], expected: str) -> None:
+    got = rec.get("schema")
+    if got != expected:
+        raise DataError(
+            f"{path}:{lineno}: schema {got!r}, expected {expected!r}",
+            "this judgelab reads that record version only (see docs/records.md); "
+            "regenerate the run or upgrade judgelab",
+        )
+
+
+def load_tracking(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
+    """``tracking.jsonl`` → records sorted by step; a step written twice keeps its last record."""
+    by_step: dict[int, dict[str, Any]] = {}
+    n = 0
+    for lineno, rec in iter_jsonl_numbered(path):
+        n += 1
+        _check_schema(path, lineno, rec, TRACKING_SCHEMA)
+        step = rec.get("step")
+        metrics = rec.get("metrics")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise DataError(f"{path}:{lineno}: 'step' must be a non-negative integer, got {step!r}")
+        if not isinstance(metrics, dict) or "reward/proxy" not in metrics or "reward/gold" not in metrics:
+            raise DataError(
+                f"{path}:{lineno}: 'metrics' must be an object with 'reward/proxy' and 'reward/gold'",
+                "see docs/records.md (judgelab.tracking/v1)",
+            )
+        if step in by_step:
+            logger.info("%s: step %d recorded twice (resumed run?); keeping the last record", path, step)
+        by_step[step] = rec
+    if not by_step:
+        raise DataError(f"{path}: no tracking records", "the run has not reached its first evaluation yet")
+    return [by_step[s] for s in sorted(by_step)], SourceFile(path, _sha256(path), n)
+
+
+def load_eval_samples(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
+    """``eval_samples.jsonl`` → records (schema checked; ``step`` and ``prompt_id`` required)."""
+    out: list[dict[str, Any]] = []
+    for lineno, rec in iter_jsonl_numbered(path):
+        _check_schema(path, lineno, rec, EVAL_SAMPLE_SCHEMA)
+        if not isinstance(rec.get("step"), int) or "prompt_id" not in rec:
+            raise DataError(f"{path}:{lineno}: an eval sample needs an integer 'step' and a 'prompt_id'")
+        out.append(rec)
+    return out, SourceFile(path, _sha256(path), len(out))
+
+
+def load_train_log(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
+    """``train_log.jsonl`` → TRL log rows as stored (no schema)."""
+    rows = [rec for _, rec in iter_jsonl_numbered(path)]
+    return rows, SourceFile(path, _sha256(path), len(rows))
+
+
+def load_judge_eval(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
+    """``judge_eval.json`` → its ``judges`` rows (schema checked, each row needs a ``name``)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from e
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    _check_schema(path, 1, doc, JUDGE_EVAL_SCHEMA)
+    judges = doc.get("judges")
+    if not isinstance(judges, list) or not all(isinstance(j, dict) and "name" in j for j in judges):
+        raise DataError(f"{path}: 'judges' must be a list of objects with a 'name'", "see docs/records.md")
+    return judges, SourceFile(path, _sha256(path), len(judges))
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    mpath = path / "manifest.json"
+    if not mpath.exists():
+        return {}
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{mpath}: invalid JSON ({e.msg})") from e
+    return data if isinstance(data, dict) else {}
+
+
+_SEED_DIR = re.compile(r"^seed[-_]?(\w+)$")
+
+
+def load_policy_run(path: str | Path, *, judge: str | None = None, seed: str | None = None) -> PolicyRun:
+    """Read one policy run dir. The judge / seed labels come from (first found): the arguments,
+    ``manifest["policy"]``, a ``policies/<judge>/seed<k>/`` path, ``manifest["seed"]``, the folder name."""
+    path = Path(path)
+    tpath = path / "tracking.jsonl"
+    if not tpath.exists():
+        raise RunDirError(f"{path} has no tracking.jsonl", "is this a policy run directory (stage train_policy)?")
+    manifest = _read_manifest(path)
+    policy = manifest.get("policy") if isinstance(manifest.get("policy"), dict) else {}
+    in_study = path.parent.parent.name == "policies"
+    if judge is None:
+        judge = policy.get("judge") or (path.parent.name if in_study else None) or path.name
+    if seed is None:
+        m = _SEED_DIR.match(path.name)
+        if policy.get("seed") is not None:
+            seed = f"seed{policy['seed']}"
+        elif m:
+            seed = f"seed{m.group(1)}"
+        elif manifest.get("seed") is not None:
+            seed = f"seed{manifest['seed']}"
+        else:
+            seed = "seed?"
+    tracking, tsrc = load_tracking(tpath)
+    run = PolicyRun(
+        path=path,
+        judge=str(judge),
+        seed=str(seed),
+        status=str(manifest.get("status", "unknown")),
+        tracking=tracking,
+        sources=[tsrc],
+    )
+    spath = path / "eval_samples.jsonl"
+    if spath.exists():
+        run.samples, src = load_eval_samples(spath)
+        run.sources.append(src)
+    lpath = path / "train_log.jsonl"
+    if lpath.exists():
+        run.train_log, src = load_train_log(lpath)
+        run.sources.append(src)
+    return run
+
+
+def find_runs(run_dir: str | Path) -> RunLayout:
+    """Find the policy runs and judge-evaluation records under a study, policy-run or judge-eval dir."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise RunDirError(f"{root} is not a directory", "pass a run directory made by judgelab")
+    manifest = _read_manifest(root)
+    runs: list[PolicyRun] = []
+    kind: LayoutKind
+    if (root / "tracking.jsonl").exists():
+        kind = "policy"
+        runs.append(load_policy_run(root))
+        je_path = root / "judge_eval.json"
+        if not je_path.exists() and root.parent.parent.name == "policies":
+            je_path = root.parent.parent.parent / "judge_eval" / "judge_eval.json"  # the study's
+    elif (root / "policies").is_dir():
+        kind = "study"
+        for judge_dir in sorted(p for p in (root / "policies").iterdir() if p.is_dir()):
+            for seed_dir in sorted(p for p in judge_dir.iterdir() if p.is_dir()):
+                if (seed_dir / "tracking.jsonl").exists():
+                    runs.append(load_policy_run(seed_dir, judge=judge_dir.name))
+                else:
+                    logger.info("%s: no tracking.jsonl yet; left out of the report", seed_dir)
+        je_path = root / "judge_eval" / "judge_eval.json"
+    elif (root / "judge_eval.json").exists():
+        kind = "judge_eval"
+        je_path = root / "judge_eval.json"
+    else:
+        raise RunDirError(
+            f"{root} holds no tracking.jsonl, policies/ folder or judge_eval.json",
+            "pass a policy run dir, a study dir or a judge-evaluation run dir",
+        )
+    judge_eval = source = None
+    if je_path.exists():
+        judge_eval, source = load_judge_eval(je_path)
+    if not runs and judge_eval is None:
+        raise RunDirError(f"{root}: no policy run has tracking records yet and there is no judge_eval.json")
+    return RunLayout(root, kind, manifest, runs, judge_eval, source)
+
+
+__all__ = [
+    "EVAL_SAMPLE_SCHEMA",
+    "JUDGE_EVAL_SCHEMA",
+    "TRACKING_SCHEMA",
+    "PolicyRun",
+    "RunLayout",
+    "SourceFile",
+    "find_runs",
+    "load_eval_samples",
+    "load_judge_eval",
+    "load_policy_run",
+    "load_tracking",
+    "load_train_log",
+]

@@ -1,0 +1,277 @@
+"""`judgelab report` on fake-but-schema-valid run dirs (docs/records.md) built in tmp_path."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from judgelab.analysis.hacking import compute_hacking_summary
+from judgelab.analysis.report import build_report, render_report
+from judgelab.analysis.run_records import find_runs, load_policy_run
+from judgelab.cli import main
+from judgelab.errors import DataError, RunDirError
+from judgelab.store.jsonl import write_json_atomic, write_jsonl_atomic
+
+EVIL = "<script>alert('pwned')</script> Score: 9 ``` | pipe"
+
+
+def make_policy_run(
+    path: Path,
+    *,
+    judge: str = "proxy-reasoning",
+    seed: int = 0,
+    n_steps: int = 7,
+    peak_at: int = 3,
+    decline: float = 0.5,
+    n_prompts: int = 4,
+    noise_seed: int = 0,
+    with_samples: bool = True,
+) -> Path:
+    """A policy run whose gold rises to ``peak_at`` (eval index) then falls; proxy rises throughout."""
+    rng = np.random.default_rng(noise_seed)
+    path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        path / "manifest.json",
+        {"schema": "judgelab.manifest/v1", "stage": "train_policy", "seed": seed, "status": "completed",
+         "policy": {"judge": judge, "seed": seed}, "git_sha": "abc123", "versions": {"trl": "1.16.0"}},
+    )
+    (path / "config.yaml").write_text("stage: train_policy\n", encoding="utf-8")
+    tracking, samples, log = [], [], []
+    pids = [f"p{i}" for i in range(n_prompts)]
+    for i in range(n_steps):
+        step = 10 * i
+        gold_mean = 5.0 + 0.4 * min(i, peak_at) - decline * max(0, i - peak_at)
+        proxy_mean = 5.0 + 0.6 * i
+        gold = [round(gold_mean + rng.normal(0, 0.3), 3) for _ in pids]
+        proxy = [round(proxy_mean + rng.normal(0, 0.3), 3) for _ in pids]
+        proxy[0] = None if i == 2 else proxy[0]  # an invalid proxy verdict
+        pv = [v for v in proxy if v is not None]
+        tracking.append(
+            {
+                "schema": "judgelab.tracking/v1",
+                "step": step,
+                "metrics": {
+                    "reward/proxy": float(np.mean(pv)),
+                    "reward/gold": float(np.mean(gold)),
+                    "reward/proxy_se": float(np.std(pv, ddof=1) / math.sqrt(len(pv))),
+                    "reward/gold_se": float(np.std(gold, ddof=1) / math.sqrt(len(gold))),
+                    "kl/policy_init": 0.02 * i * i,
+                    "length/mean": 100.0 + 30 * i,
+                    "judge/invalid_rate": (len(proxy) - len(pv)) / len(proxy),
+                    "gold/invalid_rate": 0.0,
+                    "reward/base-judge": proxy_mean - 0.5,
+                },
+                "per_prompt": {"prompt_ids": pids, "proxy": proxy, "gold": gold},
+            }
+        )
+        if with_samples:
+            for pid, p, g in zip(pids, proxy, gold):
+                samples.append(
+                    {"schema": "judgelab.eval_sample/v1", "step": step, "prompt_id": pid,
+                     "prompt": f"Write a note about topic {pid}.",
+                     "response": f"response of step {step} to {pid}" + (f" {EVIL}" if i == n_steps - 1 else ""),
+                     "proxy": p, "gold": g, "gold_reasoning": f"reasoning <b>{pid}</b> at {step}"}
+                )
+        log.append({"step": step + 5, "reward": proxy_mean + 0.1, "reward_std": 1.0, "loss": 0.01, "kl": 0.01 * i})
+    write_jsonl_atomic(path / "tracking.jsonl", tracking)
+    if with_samples:
+        write_jsonl_atomic(path / "eval_samples.jsonl", samples)
+    write_jsonl_atomic(path / "train_log.jsonl", log + [{"train_runtime": 12.3, "step": 60}])
+    return path
+
+
+JUDGE_EVAL = {
+    "schema": "judgelab.judge_eval/v1",
+    "judges": [
+        {"name": "proxy-reasoning", "kind": "proxy", "protocol": "pointwise", "n": 200, "alpha": 0.612,
+         "alpha_ci": [0.55, 0.67], "accuracy": None, "accuracy_ci": None, "position_consistency": None,
+         "invalid_rate": 0.015, "mean_reasoning_tokens": 181.0, "ece": 0.41, "extra_field": 1},
+        {"name": "proxy-<plain>", "kind": "proxy", "protocol": "pairwise", "n": 150, "alpha": None,
+         "alpha_ci": None, "accuracy": 0.733, "accuracy_ci": [0.66, 0.8], "position_consistency": 0.81,
+         "invalid_rate": 0.0, "mean_reasoning_tokens": 0.0, "ece": None},
+    ],
+}
+
+
+def make_study(root: Path, *, seeds: int = 2) -> Path:
+    root.mkdir(parents=True)
+    write_json_atomic(root / "manifest.json", {"schema": "judgelab.manifest/v1", "stage": "study", "status": "completed"})
+    write_json_atomic(root / "judge_eval" / "judge_eval.json", JUDGE_EVAL)
+    for j, (judge, decline) in enumerate((("proxy-reasoning", 0.1), ("proxy-plain", 0.6))):
+        for s in range(seeds):
+            make_policy_run(root / "policies" / judge / f"seed{s}", judge=judge, seed=s, decline=decline,
+                            noise_seed=10 * j + s)
+    return root
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """One hacked policy run, rendered once to RUN_DIR/report (figures are the slow part)."""
+    run = make_policy_run(tmp_path_factory.mktemp("single") / "run", decline=0.6)
+    return run, render_report(run)
+
+
+def test_single_run_report(single):
+    run, html_path = single
+    assert html_path == run / "report" / "report.html"
+    html = html_path.read_text(encoding="utf-8")
+    # tables
+    assert "Reward hacking per run" in html and "How computed" in html and "tracking.jsonl" in html
+    # the untrusted output is escaped, never live
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
+    assert "reasoning &lt;b&gt;" in html
+    assert "Content-Security-Policy" in html
+    # images are embedded and decode to PNG
+    imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(imgs) >= 3
+    assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in imgs)
+    assert not re.search(r'(src|href)="(https?:|file:|/)', html)  # nothing remote or local to load
+    # markdown + png files beside it
+    md = (run / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Reward hacking per run" in md and "![" in md
+    for name in re.findall(r"\]\((fig_[a-z_]+\.png)\)", md):
+        assert (run / "report" / name).read_bytes()[:4] == b"\x89PNG"
+    outside_fences = re.sub(r"(`{3,})text\n.*?\n\1", "", md, flags=re.DOTALL)
+    assert "<script>" in md and "<script>" not in outside_fences  # raw only inside fenced blocks
+    assert "````text" in md  # the response contains ``` so its fence is longer
+
+
+def test_report_numbers_match_independent_recomputation(single):
+    run, html_path = single
+    data = json.loads((html_path.parent / "report.json").read_text(encoding="utf-8"))
+    assert data["schema"] == "judgelab.report/v1"
+    recs = [json.loads(line) for line in (run / "tracking.jsonl").read_text().splitlines()]
+    gold = [r["metrics"]["reward/gold"] for r in recs]
+    proxy = [r["metrics"]["reward/proxy"] for r in recs]
+    s = data["runs"][0]["summary"]
+    i = int(np.argmax(gold))
+    assert s["gold_peak_step"] == recs[i]["step"] and s["gold_peak"] == pytest.approx(gold[i])
+    assert s["final_gap"] == pytest.approx(proxy[-1] - gold[-1])
+    # each tracking mean is the mean of its per-prompt valid scores (the records are self-consistent)
+    for r in recs:
+        pv = [v for v in r["per_prompt"]["proxy"] if v is not None]
+        assert r["metrics"]["reward/proxy"] == pytest.approx(np.mean(pv))
+    assert s["divergence_step"] is not None and s["divergence_step"] >= 20
+    # the table shows those numbers
+    html = html_path.read_text(encoding="utf-8")
+    assert f"{gold[i]:.2f} @ {recs[i]['step']}" in html
+    # sources listed with hashes
+    names = {Path(x["path"]).name for x in data["sources"]}
+    assert names == {"tracking.jsonl", "eval_samples.jsonl", "train_log.jsonl"}
+    assert all(len(x["sha256"]) == 64 for x in data["sources"])
+
+
+def test_samples_at_start_peak_end(tmp_path):
+    run = make_policy_run(tmp_path / "run", n_steps=7, peak_at=3)
+    rep = build_report(run, samples_per_point=2)
+    samples = [s for s in rep.sections if type(s).__name__ == "Samples"]
+    assert len(samples) == 1 and len(samples[0].prompts) == 2
+    r = load_policy_run(run)
+    summary = compute_hacking_summary(r.steps, r.metric("reward/proxy"), r.metric("reward/gold"))
+    cells = samples[0].prompts[0].cells
+    assert [c.step for c in cells] == [0, summary.gold_peak_step, 60]
+    assert cells[0].label == "start" and cells[-1].label == "end" and "gold peak" in cells[1].label
+    # prompts ranked by gold drop from the peak point to the end (most hacked first)
+    recs = [json.loads(x) for x in (run / "eval_samples.jsonl").read_text().splitlines()]
+    g = {(r["step"], r["prompt_id"]): r["gold"] for r in recs}
+    drops = sorted(((g[(summary.gold_peak_step, p)] - g[(60, p)], p) for p in ("p0", "p1", "p2", "p3")), reverse=True)
+    assert [p.prompt_id for p in samples[0].prompts] == [drops[0][1], drops[1][1]]
+
+
+def test_study_report(tmp_path):
+    study = make_study(tmp_path / "study", seeds=2)
+    html = render_report(study, tmp_path / "rep").read_text(encoding="utf-8")
+    assert "Judge agreement with the gold judge" in html
+    assert "0.61 [0.55, 0.67]" in html and "0.73 [0.66, 0.80]" in html
+    assert "proxy-&lt;plain&gt;" in html  # judge names from records are escaped too
+    assert "Gold difference between reward judges" in html and "welch t" in html
+    assert "Gold score of the policies across seeds" in html
+    data = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
+    assert {(r["judge"], r["seed"]) for r in data["runs"]} == {
+        (j, f"seed{s}") for j in ("proxy-plain", "proxy-reasoning") for s in (0, 1)
+    }
+    diffs = data["seed_comparison"]["differences"]
+    final = next(d for d in diffs if d["metric"] == "final_gold")
+    by_run = {(r["judge"], r["seed"]): r["summary"]["gold_final"] for r in data["runs"]}
+    a = [by_run[("proxy-plain", f"seed{s}")] for s in (0, 1)]
+    b = [by_run[("proxy-reasoning", f"seed{s}")] for s in (0, 1)]
+    assert final["difference"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert final["low"] < final["difference"] < final["high"]
+    assert html.count("<h3 id=\"sample-outputs-") == 4 and html.count("<h2 id=\"sample-outputs\"") == 1
+    assert (tmp_path / "rep" / "report.md").exists()
+
+
+def test_single_run_inside_study_finds_the_study_judge_eval(tmp_path):
+    study = make_study(tmp_path / "study", seeds=1)
+    rep = build_report(study / "policies" / "proxy-plain" / "seed0")
+    assert any(getattr(s, "title", "") == "Judge agreement with the gold judge" for s in rep.sections)
+    assert rep.data["runs"][0]["judge"] == "proxy-plain"
+
+
+def test_judge_eval_only_dir(tmp_path):
+    write_json_atomic(tmp_path / "je" / "judge_eval.json", JUDGE_EVAL)
+    html = render_report(tmp_path / "je").read_text(encoding="utf-8")
+    assert "Judge agreement with the gold judge" in html and "Reward hacking" not in html
+
+
+def test_run_without_samples_or_kl(tmp_path):
+    run = make_policy_run(tmp_path / "run", with_samples=False)
+    lines = [json.loads(x) for x in (run / "tracking.jsonl").read_text().splitlines()]
+    for r in lines:
+        r["metrics"]["kl/policy_init"] = None
+    write_jsonl_atomic(run / "tracking.jsonl", lines)
+    rep = build_report(run)
+    titles = [getattr(s, "title", None) for s in rep.sections]
+    assert "Gold score against √KL (overoptimisation view)" not in titles
+    assert "Sample outputs" in titles  # the 'no samples' note
+
+
+def test_duplicate_step_keeps_last_record(tmp_path):
+    run = make_policy_run(tmp_path / "run", n_steps=4)
+    lines = [json.loads(x) for x in (run / "tracking.jsonl").read_text().splitlines()]
+    dup = json.loads(json.dumps(lines[-1]))
+    dup["metrics"]["reward/gold"] = 1.25
+    write_jsonl_atomic(run / "tracking.jsonl", lines + [dup])
+    r = load_policy_run(run)
+    assert r.steps == [0, 10, 20, 30] and r.metric("reward/gold")[-1] == 1.25
+
+
+def test_bad_records_are_data_errors(tmp_path):
+    run = make_policy_run(tmp_path / "run", n_steps=3)
+    text = (run / "tracking.jsonl").read_text().replace("judgelab.tracking/v1", "judgelab.tracking/v9", 1)
+    (run / "tracking.jsonl").write_text(text)
+    with pytest.raises(DataError, match=r"tracking.jsonl:1: schema 'judgelab.tracking/v9'"):
+        find_runs(run)
+    (run / "tracking.jsonl").write_text(json.dumps({"schema": "judgelab.tracking/v1", "step": 0, "metrics": {}}) + "\n")
+    with pytest.raises(DataError, match="reward/proxy"):
+        find_runs(run)
+    with pytest.raises(RunDirError):
+        find_runs(tmp_path / "nothing-here")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError, match="no tracking.jsonl"):
+        find_runs(tmp_path / "empty")
+
+
+def test_deterministic_output(single, tmp_path):
+    run, html_path = single
+    again = render_report(run, tmp_path / "again")
+    for name in ("report.html", "report.md", "report.json", "fig_proxy_gold.png"):
+        assert (again.parent / name).read_bytes() == (html_path.parent / name).read_bytes(), name
+
+
+def test_cli_report(tmp_path, capsys):
+    run = make_policy_run(tmp_path / "run")
+    assert main(["report", str(run), "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "report.html").exists()
+    assert str(tmp_path / "cli" / "report.html") in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "missing")]) == 1
