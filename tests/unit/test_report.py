@@ -236,6 +236,19 @@ def test_run_without_samples_or_kl(tmp_path):
     assert "Sample outputs" in titles  # the 'no samples' note
 
 
+def test_run_without_any_gold_is_named_not_fatal(tmp_path):
+    study = make_study(tmp_path / "study", seeds=1)
+    bad = study / "policies" / "proxy-plain" / "seed0" / "tracking.jsonl"
+    lines = [json.loads(x) for x in bad.read_text().splitlines()]
+    for r in lines:
+        r["metrics"]["reward/gold"] = None
+    write_jsonl_atomic(bad, lines)
+    rep = build_report(study)
+    assert [(r["judge"], r["seed"]) for r in rep.data["runs"]] == [("proxy-reasoning", "seed0")]
+    note = next(s for s in rep.sections if getattr(s, "title", "") == "Runs left out")
+    assert "policies/proxy-plain/seed0" in note.text and "both a proxy and a gold" in note.text
+
+
 def test_duplicate_step_keeps_last_record(tmp_path):
     run = make_policy_run(tmp_path / "run", n_steps=4)
     lines = [json.loads(x) for x in (run / "tracking.jsonl").read_text().splitlines()]

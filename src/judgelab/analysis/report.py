@@ -45,7 +45,7 @@ from judgelab.analysis.hacking import (
     compute_seed_comparison,
 )
 from judgelab.analysis.run_records import PolicyRun, RunLayout, SourceFile, find_runs
-from judgelab.errors import JudgelabError
+from judgelab.errors import DataError, JudgelabError
 from judgelab.store.jsonl import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -609,8 +609,16 @@ def build_report(
     """Read the records under ``run_dir`` and assemble the report's sections and numbers."""
     layout: RunLayout = find_runs(run_dir)
     root = layout.root
-    runs = layout.runs
-    summaries = {id(r): _summarise(r, window, noise) for r in runs}
+    runs: list[PolicyRun] = []
+    summaries: dict[int, HackingSummary] = {}
+    left_out: list[str] = []
+    for r in layout.runs:
+        try:
+            summaries[id(r)] = _summarise(r, window, noise)
+            runs.append(r)
+        except DataError as e:  # e.g. no step with both scores yet: report the others, name this one
+            logger.warning("%s: left out of the report: %s", r.path, e.message)
+            left_out.append(f"{_rel(r.path, root)}: {e.message}")
     by_judge = _by_judge(runs)
     m = layout.manifest
     versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
@@ -630,6 +638,8 @@ def build_report(
     elif layout.kind != "policy":
         rep.sections.append(Text("Judge agreement", "No judge_eval.json was found; the table is left out."))
 
+    if left_out:
+        rep.sections.append(Text("Runs left out", "; ".join(left_out)))
     cmp: SeedComparison | None = None
     if runs:
         rep.sections.append(_hacking_table(runs, summaries, window, noise))
