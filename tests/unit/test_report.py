@@ -249,6 +249,28 @@ def test_run_without_any_gold_is_named_not_fatal(tmp_path):
     assert "policies/proxy-plain/seed0" in note.text and "both a proxy and a gold" in note.text
 
 
+@pytest.mark.parametrize("declared", [True, False])
+def test_pairwise_proxy_is_not_compared_on_the_gold_scale(tmp_path, declared):
+    run = make_policy_run(tmp_path / "run", n_steps=4)
+    lines = [json.loads(x) for x in (run / "tracking.jsonl").read_text().splitlines()]
+    for i, r in enumerate(lines):
+        r["metrics"]["reward/proxy"] = 0.5 + 0.1 * i  # win rate vs the initial policy
+    write_jsonl_atomic(run / "tracking.jsonl", lines)
+    m = json.loads((run / "manifest.json").read_text())
+    if declared:
+        m["policy"]["proxy_protocol"] = "pairwise"
+    write_json_atomic(run / "manifest.json", m)
+    assert load_policy_run(run).proxy_protocol == "pairwise"
+    rep = build_report(run)
+    assert rep.data["runs"][0]["proxy_protocol"] == "pairwise"
+    table = next(s for s in rep.sections if getattr(s, "title", "") == "Reward hacking per run")
+    assert table.rows[0][9] == "– (proxy is a win rate)"
+    # a pointwise proxy that happens to start at 0.5 on a 0–9 scale is not mistaken for one
+    lines[1]["metrics"]["reward/proxy"] = 3.0
+    write_jsonl_atomic(run / "tracking.jsonl", lines)
+    assert load_policy_run(run).proxy_protocol == ("pairwise" if declared else "pointwise")
+
+
 def test_duplicate_step_keeps_last_record(tmp_path):
     run = make_policy_run(tmp_path / "run", n_steps=4)
     lines = [json.loads(x) for x in (run / "tracking.jsonl").read_text().splitlines()]

@@ -243,12 +243,15 @@ def _figure_proxy_gold(by_judge: dict[str, list[PolicyRun]], summaries: dict[int
     for k, judge in enumerate(judges):
         ax = axes[k // ncols][k % ncols]
         runs = by_judge[judge]
+        pairwise = any(r.proxy_protocol == "pairwise" for r in runs)
+        ax_proxy = ax.twinx() if pairwise else ax  # a win rate is not on the gold's scale
         for metric, color, name in (("reward/proxy", _PROXY, "proxy"), ("reward/gold", _GOLD, "gold")):
             steps, mean, sd, n = _aggregate(runs, metric)
             if n == 1:  # one seed: band = ±1 standard error of the evaluation mean
                 se = np.array([np.nan if v is None else v for v in runs[0].metric(metric + "_se")], dtype=float)
                 sd = se
-            _band(ax, steps, mean, sd, color, name)
+            target = ax_proxy if metric == "reward/proxy" else ax
+            _band(target, steps, mean, sd, color, name + (" (win rate vs step 0, right axis)" if target is not ax else ""))
             if metric == "reward/gold" and mean.size and np.any(~np.isnan(mean)):
                 i = int(np.nanargmax(mean))
                 ax.plot([steps[i]], [mean[i]], marker="*", markersize=13, color=_GOLD, linestyle="none",
@@ -268,7 +271,12 @@ def _figure_proxy_gold(by_judge: dict[str, list[PolicyRun]], summaries: dict[int
         ax.grid(alpha=0.3)
         if any(summaries[id(r)].divergence_step is not None for r in runs):
             ax.plot([], [], color="0.3", linestyle=":", label="divergence (per seed)")
-        ax.legend(fontsize=8, loc="best")
+        handles, labels = ax.get_legend_handles_labels()
+        if pairwise:
+            ax_proxy.set_ylabel("proxy win rate vs initial policy")
+            h2, l2 = ax_proxy.get_legend_handles_labels()
+            handles, labels = h2 + handles, l2 + labels
+        ax.legend(handles, labels, fontsize=8, loc="best")
     for k in range(len(judges), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     multi = any(len(v) > 1 for v in by_judge.values())
@@ -447,7 +455,8 @@ def _hacking_table(runs: Sequence[PolicyRun], summaries: dict[int, HackingSummar
                 "–" if s.divergence_step is None else f"{s.divergence_step} (→{s.divergence_end_step})",
                 _f(s.proxy_final),
                 _f(s.gold_final),
-                f"{_f(s.final_gap)} ({'+' if s.gap_change >= 0 else ''}{_f(s.gap_change)})",
+                "– (proxy is a win rate)" if r.proxy_protocol == "pairwise"
+                else f"{_f(s.final_gap)} ({'+' if s.gap_change >= 0 else ''}{_f(s.gap_change)})",
                 _f(None if s.kl_final is None else math.sqrt(max(s.kl_final, 0.0))),
                 "–" if fit is None else f"{fit.alpha:.2f}, {fit.beta:.2f}",
                 f"{_f(inv_p, 3)} / {_f(inv_g, 3)}",
@@ -671,7 +680,7 @@ def build_report(
             "settings": {"window": window, "noise": noise, "samples_per_point": samples_per_point},
             "runs": [
                 {"judge": r.judge, "seed": r.seed, "path": _rel(r.path, root), "status": r.status,
-                 "summary": summaries[id(r)].to_dict()}
+                 "proxy_protocol": r.proxy_protocol, "summary": summaries[id(r)].to_dict()}
                 for r in runs
             ],
             "seed_comparison": cmp.to_dict() if cmp is not None else None,

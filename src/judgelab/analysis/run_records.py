@@ -32,6 +32,7 @@ EVAL_SAMPLE_SCHEMA = "judgelab.eval_sample/v1"
 JUDGE_EVAL_SCHEMA = "judgelab.judge_eval/v1"
 
 LayoutKind = Literal["study", "policy", "judge_eval"]
+ProxyProtocol = Literal["pointwise", "pairwise"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class PolicyRun:
     seed: str
     status: str
     tracking: list[dict[str, Any]]
+    proxy_protocol: ProxyProtocol = "pointwise"
     samples: list[dict[str, Any]] = field(default_factory=list)
     train_log: list[dict[str, Any]] = field(default_factory=list)
     sources: list[SourceFile] = field(default_factory=list)
@@ -219,6 +221,7 @@ def load_policy_run(path: str | Path, *, judge: str | None = None, seed: str | N
         seed=str(seed),
         status=str(manifest.get("status", "unknown")),
         tracking=tracking,
+        proxy_protocol=_proxy_protocol(policy.get("proxy_protocol"), tracking, path),
         sources=[tsrc],
     )
     spath = path / "eval_samples.jsonl"
@@ -230,6 +233,20 @@ def load_policy_run(path: str | Path, *, judge: str | None = None, seed: str | N
         run.train_log, src = load_train_log(lpath)
         run.sources.append(src)
     return run
+
+
+def _proxy_protocol(declared: Any, tracking: list[dict[str, Any]], path: Path) -> ProxyProtocol:
+    """``manifest["policy"]["proxy_protocol"]`` if set; otherwise inferred: a pairwise proxy's tracking
+    value is a win rate against the initial policy, 0.5 at step 0 and within [0, 1] throughout."""
+    if declared in ("pointwise", "pairwise"):
+        return declared  # type: ignore[no-any-return]
+    vals = [r["metrics"].get("reward/proxy") for r in tracking]
+    nums = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if tracking[0]["step"] == 0 and vals[0] == 0.5 and nums and all(0.0 <= v <= 1.0 for v in nums):
+        logger.info("%s: reward/proxy looks like a pairwise win rate (0.5 at step 0); set "
+                    "manifest policy.proxy_protocol to say so", path)
+        return "pairwise"
+    return "pointwise"
 
 
 def find_runs(run_dir: str | Path) -> RunLayout:
@@ -276,6 +293,7 @@ __all__ = [
     "JUDGE_EVAL_SCHEMA",
     "TRACKING_SCHEMA",
     "PolicyRun",
+    "ProxyProtocol",
     "RunLayout",
     "SourceFile",
     "find_runs",
