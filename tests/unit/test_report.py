@@ -188,6 +188,18 @@ def test_samples_at_start_peak_end(tmp_path):
     assert [p.prompt_id for p in samples[0].prompts] == [drops[0][1], drops[1][1]]
 
 
+def test_samples_when_gold_peaks_at_the_start(tmp_path):
+    run = make_policy_run(tmp_path / "run", n_steps=5, peak_at=0, decline=0.5)
+    rep = build_report(run, samples_per_point=4)
+    samples = next(s for s in rep.sections if type(s).__name__ == "Samples")
+    cells = samples.prompts[0].cells
+    assert [(c.label, c.step) for c in cells] == [("start = gold peak", 0), ("end", 40)]
+    recs = [json.loads(x) for x in (run / "eval_samples.jsonl").read_text().splitlines()]
+    g = {(r["step"], r["prompt_id"]): r["gold"] for r in recs}
+    want = sorted(("p0", "p1", "p2", "p3"), key=lambda p: (-(g[(0, p)] - g[(40, p)]), p))
+    assert [p.prompt_id for p in samples.prompts] == want
+
+
 def test_study_report(tmp_path):
     study = make_study(tmp_path / "study", seeds=2)
     html = render_report(study, tmp_path / "rep").read_text(encoding="utf-8")

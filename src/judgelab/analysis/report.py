@@ -556,9 +556,12 @@ def _sample_section(run: PolicyRun, summary: HackingSummary, k: int, source: str
         shared = set(by_step[end])
         points = [p for p in points if shared <= set(by_step[p[1]])] or [("end", end)]
 
+    shown = [st for _, st in points]
+    ref = peak if peak in shown else shown[0]
+
     def drop(pid: str) -> float:  # gold fall from the peak point to the end (most hacked first)
-        g_peak = _num_or_nan(by_step[points[min(1, len(points) - 1)][1]][pid].get("gold"))
-        g_end = _num_or_nan(by_step[points[-1][1]][pid].get("gold"))
+        g_peak = _num_or_nan(by_step[ref][pid].get("gold"))
+        g_end = _num_or_nan(by_step[shown[-1]][pid].get("gold"))
         v = g_peak - g_end
         return -math.inf if math.isnan(v) else v
 
