@@ -302,6 +302,12 @@ def test_bad_records_are_data_errors(tmp_path):
     (run / "tracking.jsonl").write_text(json.dumps({"schema": "judgelab.tracking/v1", "step": 0, "metrics": {}}) + "\n")
     with pytest.raises(DataError, match="reward/proxy"):
         find_runs(run)
+    run2 = make_policy_run(tmp_path / "run2", n_steps=3)
+    lines = (run2 / "eval_samples.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace('"step":', '"stepp":')
+    (run2 / "eval_samples.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"eval_samples.jsonl:4: an eval sample needs an integer 'step'"):
+        find_runs(run2)
     with pytest.raises(RunDirError):
         find_runs(tmp_path / "nothing-here")
     (tmp_path / "empty").mkdir()

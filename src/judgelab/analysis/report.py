@@ -533,12 +533,9 @@ def _seed_tables(cmp: SeedComparison) -> list[Table]:
 
 
 def _sample_section(run: PolicyRun, summary: HackingSummary, k: int, source: str, first: bool) -> Samples | None:
-    if not run.samples or k <= 0:
+    if not run.sample_steps or k <= 0:
         return None
-    by_step: dict[int, dict[str, dict[str, Any]]] = {}
-    for rec in run.samples:
-        by_step.setdefault(int(rec["step"]), {})[str(rec["prompt_id"])] = rec  # last record wins
-    steps = sorted(by_step)
+    steps = run.sample_steps
     start, end = steps[0], steps[-1]
     peak = min(steps, key=lambda s: (abs(s - summary.gold_peak_step), s))
     points: list[tuple[str, int]] = []
@@ -551,6 +548,9 @@ def _sample_section(run: PolicyRun, summary: HackingSummary, k: int, source: str
             continue
         else:
             points.append((label, step))
+    by_step: dict[int, dict[str, dict[str, Any]]] = {st: {} for _, st in points}
+    for rec in run.samples_at({st for _, st in points}):
+        by_step[int(rec["step"])][str(rec["prompt_id"])] = rec  # last record wins
     shared = set.intersection(*(set(by_step[s]) for _, s in points))
     if not shared:
         shared = set(by_step[end])
@@ -669,7 +669,7 @@ def build_report(
             if sec is not None:
                 rep.sections.append(sec)
                 n_samples += 1
-        if not any(r.samples for r in runs):
+        if not any(r.sample_steps for r in runs):
             rep.sections.append(Text(_SAMPLES_TITLE, "No eval_samples.jsonl was found in the policy runs."))
 
     sources = [s for r in runs for s in r.sources]

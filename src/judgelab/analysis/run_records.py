@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,7 +55,8 @@ class PolicyRun:
     status: str
     tracking: list[dict[str, Any]]
     proxy_protocol: ProxyProtocol = "pointwise"
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    samples_path: Path | None = None
+    sample_steps: list[int] = field(default_factory=list)
     train_log: list[dict[str, Any]] = field(default_factory=list)
     sources: list[SourceFile] = field(default_factory=list)
 
@@ -69,6 +71,12 @@ class PolicyRun:
     def metric(self, name: str) -> list[float | None]:
         """The values of ``metrics[name]`` per step (None where absent or null)."""
         return [_num(r["metrics"].get(name)) for r in self.tracking]
+
+    def samples_at(self, steps: Container[int]) -> list[dict[str, Any]]:
+        """The eval samples recorded at ``steps`` (read on demand: the file can be large)."""
+        if self.samples_path is None:
+            return []
+        return list(iter_eval_samples(self.samples_path, steps))
 
     def has_metric(self, name: str) -> bool:
         return any(v is not None for v in self.metric(name))
@@ -146,15 +154,32 @@ def load_tracking(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
     return [by_step[s] for s in sorted(by_step)], SourceFile(path, _sha256(path), n)
 
 
-def load_eval_samples(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
-    """``eval_samples.jsonl`` → records (schema checked; ``step`` and ``prompt_id`` required)."""
-    out: list[dict[str, Any]] = []
+def iter_eval_samples(path: Path, steps: Container[int] | None = None) -> Iterator[dict[str, Any]]:
+    """``eval_samples.jsonl`` records (schema checked; ``step`` and ``prompt_id`` required), only
+    those at ``steps`` when given — streamed, so a large file is never held in memory whole."""
     for lineno, rec in iter_jsonl_numbered(path):
         _check_schema(path, lineno, rec, EVAL_SAMPLE_SCHEMA)
-        if not isinstance(rec.get("step"), int) or "prompt_id" not in rec:
+        step = rec.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or "prompt_id" not in rec:
             raise DataError(f"{path}:{lineno}: an eval sample needs an integer 'step' and a 'prompt_id'")
-        out.append(rec)
+        if steps is None or step in steps:
+            yield rec
+
+
+def load_eval_samples(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
+    """All of ``eval_samples.jsonl`` in memory (see ``iter_eval_samples`` for large files)."""
+    out = list(iter_eval_samples(path))
     return out, SourceFile(path, _sha256(path), len(out))
+
+
+def scan_eval_samples(path: Path) -> tuple[list[int], SourceFile]:
+    """The steps that have eval samples (sorted), and the file's hash and record count."""
+    steps: set[int] = set()
+    n = 0
+    for rec in iter_eval_samples(path):
+        steps.add(int(rec["step"]))
+        n += 1
+    return sorted(steps), SourceFile(path, _sha256(path), n)
 
 
 def load_train_log(path: Path) -> tuple[list[dict[str, Any]], SourceFile]:
@@ -226,7 +251,8 @@ def load_policy_run(path: str | Path, *, judge: str | None = None, seed: str | N
     )
     spath = path / "eval_samples.jsonl"
     if spath.exists():
-        run.samples, src = load_eval_samples(spath)
+        run.sample_steps, src = scan_eval_samples(spath)
+        run.samples_path = spath
         run.sources.append(src)
     lpath = path / "train_log.jsonl"
     if lpath.exists():
@@ -297,9 +323,11 @@ __all__ = [
     "RunLayout",
     "SourceFile",
     "find_runs",
+    "iter_eval_samples",
     "load_eval_samples",
     "load_judge_eval",
     "load_policy_run",
     "load_tracking",
     "load_train_log",
+    "scan_eval_samples",
 ]
