@@ -328,3 +328,13 @@ def test_cli_report(tmp_path, capsys):
     assert (tmp_path / "cli" / "report.html").exists()
     assert str(tmp_path / "cli" / "report.html") in capsys.readouterr().out
     assert main(["report", str(tmp_path / "missing")]) == 1
+
+
+def test_png_without_chromium_is_a_clear_error(single, monkeypatch):
+    from judgelab.analysis import report as report_mod
+    from judgelab.errors import JudgelabError
+
+    monkeypatch.setattr(report_mod.shutil, "which", lambda name: None)
+    with pytest.raises(JudgelabError, match="no Chromium"):
+        report_mod.render_png(single[1])
+
