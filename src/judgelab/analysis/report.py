@@ -28,6 +28,7 @@ import html
 import io
 import logging
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -866,6 +867,8 @@ def render_report(
     write_json_atomic(out / "report.json", rep.data)
     html_path = out / "report.html"
     write_text_atomic(html_path, render_html(rep))
+    for name in ("report.md", "report.json", "report.html"):
+        os.chmod(out / name, 0o644)  # a report is for sharing (the atomic writer creates 0600 files)
     logger.info("report written to %s (+ report.md, report.json, %d figures)", html_path,
                 sum(isinstance(s, Figure) for s in rep.sections))
     return html_path
