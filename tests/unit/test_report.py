@@ -338,3 +338,15 @@ def test_png_without_chromium_is_a_clear_error(single, monkeypatch):
     with pytest.raises(JudgelabError, match="no Chromium"):
         report_mod.render_png(single[1])
 
+
+
+def test_seed_mean_and_sd_use_the_steps_every_seed_evaluated(tmp_path):
+    from judgelab.analysis.report import _aggregate
+
+    a = load_policy_run(make_policy_run(tmp_path / "a", n_steps=5, noise_seed=1))
+    b = load_policy_run(make_policy_run(tmp_path / "b", n_steps=4, noise_seed=2))  # no step 40
+    steps, mean, sd, n = _aggregate([a, b], "reward/gold")
+    ga, gb = a.metric("reward/gold"), b.metric("reward/gold")
+    assert list(steps) == [0, 10, 20, 30] and n == 2
+    assert mean == pytest.approx([(x + y) / 2 for x, y in zip(ga, gb)])
+    assert sd == pytest.approx([abs(x - y) / math.sqrt(2) for x, y in zip(ga, gb)])  # s.d. of 2 values

@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,32 +183,19 @@ def _by_judge(runs: Sequence[PolicyRun]) -> dict[str, list[PolicyRun]]:
 
 def _aggregate(runs: Sequence[PolicyRun], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Mean and s.d. over runs of ``metric`` at the steps every run evaluated (s.d. nan for 1 run)."""
-    common = sorted(set.intersection(*(set(r.steps) for r in runs)))
+    common = set.intersection(*(set(r.steps) for r in runs))
     mat = np.array(
         [[np.nan if v is None else v for s, v in zip(r.steps, r.metric(metric)) if s in common] for r in runs],
         dtype=np.float64,
     )
-    steps = np.array(common, dtype=np.float64)
+    steps = np.array(sorted(common), dtype=np.float64)
     if mat.size == 0:
         return steps, np.array([]), np.array([]), 0
-    with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+    with warnings.catch_warnings():  # all-nan columns: 'mean of empty slice' — nan is the answer
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(mat, axis=0)
         sd = np.nanstd(mat, axis=0, ddof=1) if len(runs) >= 2 else np.full(mean.shape, np.nan)
     return steps, mean, sd, len(runs)
-
-
-class _quiet_nan_warnings:
-    """Silence numpy's 'mean of empty slice' / 'degrees of freedom' warnings (nan is the answer)."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(*exc)
 
 
 # ------------------------------------------------------------------------------------------------
