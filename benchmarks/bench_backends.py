@@ -172,8 +172,10 @@ def bench_hf(
         "backend": f"hf (transformers, fp32, {loaded.device}, {torch.get_num_threads()} torch threads)",
         "rows": rows,
         "notes": [
-            "batch = left-padded generate() over batch_size prompts (sorted by length); "
-            "greedy, no stop strings, no logprobs",
+            (
+                "batch = left-padded generate() over batch_size prompts (sorted by length); "
+                "greedy, no stop strings, no logprobs"
+            ),
             "torch threads spin: on a shared, busy CPU set OMP_NUM_THREADS=1 for stabler numbers",
         ],
     }

@@ -16,11 +16,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from judgelab.backends.base import Backend, TokenDistributionBackend  # noqa: E402
-from judgelab.backends.hf import HFBackend, _TokenChooser  # noqa: E402
-from judgelab.backends.reasoning import split_reasoning  # noqa: E402
-from judgelab.config.specs import HFBackendSpec, ModelSpec, SamplingSpec  # noqa: E402
-from judgelab.errors import ConfigError  # noqa: E402
+from judgelab.backends.base import Backend, TokenDistributionBackend
+from judgelab.backends.hf import HFBackend, _TokenChooser
+from judgelab.backends.reasoning import split_reasoning
+from judgelab.config.specs import HFBackendSpec, ModelSpec, SamplingSpec
+from judgelab.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +30,10 @@ PROMPTS = [
     "hi",
     "What is the capital of France?",
     "Write one sentence about the sea.",
-    "Here is a long question to force padding of the other rows: list three colours, three "
-    "animals and three cities, separated by commas, and say nothing else at all please.",
+    (
+        "Here is a long question to force padding of the other rows: list three colours, three "
+        "animals and three cities, separated by commas, and say nothing else at all please."
+    ),
     "Name a fruit.",
 ]
 
@@ -423,7 +425,7 @@ def test_hub_id_offline_is_a_backend_error_with_hint(tmp_path: Path) -> None:
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300, cwd=tmp_path)
+                         timeout=300, cwd=tmp_path, check=False)
     assert "BACKEND_ERROR" in out.stdout, out.stdout + out.stderr
     assert "judgelab-test/no-such-model" in out.stdout
     assert "prepare it" in out.stdout and "local path" in out.stdout

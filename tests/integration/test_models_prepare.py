@@ -88,7 +88,7 @@ def test_half_written_folder_is_replaced_by_a_real_build(tmp_path: Path) -> None
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JUDGELAB_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "judgelab.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, check=False)
 
 
 def test_cli_models_list_and_prepare(judgelab_test_home: Path, smollm2_hf_dir: Path) -> None:

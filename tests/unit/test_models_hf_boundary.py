@@ -19,10 +19,10 @@ torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-from judgelab.backends.hf import HFBackend  # noqa: E402
-from judgelab.config.specs import HFBackendSpec, ModelSpec  # noqa: E402
-from judgelab.errors import ConfigError  # noqa: E402
-from judgelab.models.loading import LoadedModel  # noqa: E402
+from judgelab.backends.hf import HFBackend
+from judgelab.config.specs import HFBackendSpec, ModelSpec
+from judgelab.errors import ConfigError
+from judgelab.models.loading import LoadedModel
 
 TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
@@ -64,7 +64,7 @@ class HashModel:
         return SimpleNamespace(logits=logits[:, -logits_to_keep:, :])
 
 
-def _backend(batch_size: int = 8) -> tuple[HFBackend, Any, ShiftModel]:
+def _backend(batch_size: int = 8) -> tuple[HFBackend, Any, HashModel]:
     tok = _tokenizer()
     model = HashModel(len(tok))
     spec = HFBackendSpec(model=ModelSpec(name="fake/boundary"), batch_size=batch_size)

@@ -153,16 +153,20 @@ class HFBackend:
         return self._loaded
 
     async def aclose(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         with self._lock:
-            if self._loaded is not None:
-                self._loaded = None
-                import gc
+            if self._loaded is None:
+                return
+            self._loaded = None
+            import gc
 
-                gc.collect()
-                import torch
+            import torch
 
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ prompts
     def _render(self, messages: Sequence[ChatMessage]) -> str:
@@ -485,15 +489,15 @@ class HFBackend:
             ids, mask = self._left_pad([p[0] for p in planned])
             keep = max(max(plan.back) for _, plan in planned) + 1
             position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,
+                                      "position_ids": position_ids, "use_cache": False}
             try:
                 with torch.inference_mode():
-                    logits = loaded.model(
-                        input_ids=ids,
-                        attention_mask=mask,
-                        position_ids=position_ids,
-                        use_cache=False,
-                        logits_to_keep=keep,
-                    ).logits
+                    try:
+                        # only the last `keep` positions: full-sequence logits would be B*T*V floats
+                        logits = loaded.model(**kwargs, logits_to_keep=keep).logits
+                    except TypeError:  # a (remote-code) model without logits_to_keep
+                        logits = loaded.model(**kwargs).logits
             except (RuntimeError, ValueError) as e:
                 raise BackendError(f"forward pass failed on {self.spec.model.name!r}: {e}") from e
             logits = logits[:, -keep:, :].float()
