@@ -165,6 +165,39 @@ def sample(
     typer.echo(f"{res.output}: {res.total} responses ({res.done_before} done before, {res.computed} sampled now)")
 
 
+@app.command("train-policy")
+def train_policy(
+    config: Annotated[Path, typer.Argument(help="YAML config with stage: train_policy")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """GRPO a policy against a proxy judge, tracking proxy, gold and KL; rerun to resume."""
+    from judgelab.stages.train_policy import run_train_policy
+
+    _, cfg = _load_stage_config(config, overrides, expect="train_policy")
+    res = run_train_policy(cfg, _resolve_run_dir(run_dir, cfg))
+    m = res.final_metrics
+    typer.echo(
+        f"{res.run_dir}: {res.global_step} steps{' (already complete)' if res.skipped else ''}, "
+        f"tracked steps {res.tracked_steps}; last: proxy {m.get('reward/proxy')}, gold {m.get('reward/gold')}, "
+        f"KL {m.get('kl/policy_init')}; model {res.model_path}"
+    )
+
+
+@app.command("eval-policy")
+def eval_policy(
+    config: Annotated[Path, typer.Argument(help="YAML config with stage: eval_policy")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Re-score a train-policy run's checkpoints with any judges; rerun to resume."""
+    from judgelab.stages.eval_policy import run_eval_policy
+
+    _, cfg = _load_stage_config(config, overrides, expect="eval_policy")
+    res = run_eval_policy(cfg, _resolve_run_dir(run_dir, cfg))
+    typer.echo(f"{res.tracking}: steps {res.steps} ({len(res.computed)} scored now)")
+
+
 @app.command("stages")
 def list_stages() -> None:
     """List the stages ``judgelab run`` knows."""

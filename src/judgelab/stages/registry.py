@@ -56,5 +56,11 @@ register_stage("data_build", config="judgelab.stages.data_build:DataBuildConfig"
                run="judgelab.stages.data_build:run_data_build", help="build disjoint study splits and a data card")
 register_stage("sample", config="judgelab.stages.sample:SampleConfig",
                run="judgelab.stages.sample:run_sample", help="sample N responses per prompt from a policy model (resumable)")
+register_stage("train_policy", config="judgelab.stages.train_policy:TrainPolicyConfig",
+               run="judgelab.stages.train_policy:run_train_policy",
+               help="GRPO a policy against a proxy judge; track proxy, gold and KL on held-out prompts (resumable)")
+register_stage("eval_policy", config="judgelab.stages.eval_policy:EvalPolicyConfig",
+               run="judgelab.stages.eval_policy:run_eval_policy",
+               help="re-score a train-policy run's checkpoints with any judges (resumable)")
 
 __all__ = ["STAGES", "StageEntry", "get_stage", "register_stage"]
