@@ -55,8 +55,19 @@ class HashModel:
     def __init__(self, vocab: int) -> None:
         self.vocab = vocab
         self.calls: list[dict[str, Any]] = []
+        self.training = True  # like a model in the middle of training: the backend must switch
+        self.modes_seen: list[bool] = []
+
+    def eval(self) -> HashModel:
+        self.training = False
+        return self
+
+    def train(self, mode: bool = True) -> HashModel:
+        self.training = mode
+        return self
 
     def __call__(self, *, input_ids, attention_mask, position_ids, use_cache, logits_to_keep):  # type: ignore[no-untyped-def]
+        self.modes_seen.append(self.training)
         self.calls.append({"input_ids": input_ids, "attention_mask": attention_mask,
                            "position_ids": position_ids, "logits_to_keep": logits_to_keep})
         v = torch.arange(self.vocab)
@@ -150,3 +161,11 @@ def test_multi_token_and_duplicate_candidates_are_config_errors() -> None:
     # "10" merges into one token here, so it is a valid single-token candidate
     (probs,) = asyncio.run(backend.next_token_probs([(msgs, "Score: ")], ["10"]))
     assert 0.0 < probs["10"] < 1.0
+
+
+def test_forward_runs_in_eval_mode_and_restores_training_flag() -> None:
+    backend, _, model = _backend()
+    msgs = [{"role": "user", "content": "hi"}]
+    asyncio.run(backend.next_token_probs([(msgs, "Score: ")], ["7"]))
+    assert model.modes_seen == [False]
+    assert model.training is True

@@ -115,7 +115,10 @@ class HFBackend:
 
     @classmethod
     def from_loaded(cls, spec: HFBackendSpec, loaded: LoadedModel) -> HFBackend:
-        """Wrap an already-loaded model (e.g. a model being trained) instead of loading one."""
+        """Wrap an already-loaded model (e.g. a model being trained) instead of loading one.
+
+        Calls switch the model to eval mode (no dropout) and restore its training flag after.
+        """
         backend = cls(spec)
         backend._loaded = loaded
         return backend
@@ -144,12 +147,13 @@ class HFBackend:
         if self._loaded is None:
             from judgelab.models.loading import load_causal_lm
 
-            self._loaded = load_causal_lm(self.spec.model)
-            if not getattr(self._loaded.tokenizer, "chat_template", None):
+            loaded = load_causal_lm(self.spec.model)
+            if not getattr(loaded.tokenizer, "chat_template", None):
                 raise ConfigError(
                     f"model {self.spec.model.name!r} has no chat template",
                     hint="use an instruct/chat model, or a folder whose tokenizer has chat_template",
                 )
+            self._loaded = loaded
         return self._loaded
 
     async def aclose(self) -> None:
@@ -298,6 +302,8 @@ class HFBackend:
                 eos_token_id=eos_ids, pad_token_id=tok.pad_token_id,
                 bos_token_id=getattr(saved, "bos_token_id", None),
             )
+            was_training = model.training
+            model.eval()
             try:
                 with torch.inference_mode():
                     out = model.generate(
@@ -311,6 +317,7 @@ class HFBackend:
                 raise BackendError(f"generation failed on {self.spec.model.name!r}: {e}") from e
             finally:
                 model.generation_config = saved
+                model.train(was_training)
             new = out.sequences[:, ids.shape[1]:].cpu()
             elapsed = time.perf_counter() - t0
             return [
@@ -491,6 +498,8 @@ class HFBackend:
             position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
             kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,
                                       "position_ids": position_ids, "use_cache": False}
+            was_training = loaded.model.training
+            loaded.model.eval()
             try:
                 with torch.inference_mode():
                     try:
@@ -500,6 +509,8 @@ class HFBackend:
                         logits = loaded.model(**kwargs).logits
             except (RuntimeError, ValueError) as e:
                 raise BackendError(f"forward pass failed on {self.spec.model.name!r}: {e}") from e
+            finally:
+                loaded.model.train(was_training)
             logits = logits[:, -keep:, :].float()
             probs = torch.softmax(logits, dim=-1).cpu()
             out: list[list[float]] = []
