@@ -13,7 +13,8 @@
     llama-cpp-python's server decodes one request at a time, so saturation is its serial rate.
 (c) cache hits: ``Judge.score_pointwise`` over items that are all in the SQLite cache
     (key building + one ``get_many`` + JSON decoding + ``Judgement`` rebuilding), and raw
-    ``JudgementCache.get`` / ``get_many`` lookups/s.
+    ``JudgementCache.get`` / ``get_many`` lookups/s; plus the judge's own per-call overhead
+    (render, keys, parse) with an instant backend, one item per call, as the reward path uses it.
 
 Numbers are wall-clock on whatever machine runs this; the load average is printed so a busy
 machine is visible. Each judge gets fresh items without a cache (a/b), so nothing is served from
@@ -201,7 +202,43 @@ def bench_cache(n_items: int) -> list[dict[str, Any]]:
     rows.append({"part": "c) cache", "setting": "JudgementCache.get (one at a time)", "n": len(sample),
                  "wall_s": wall, "per_s": _rate(len(sample), wall)})
     cache.close()
+    rows.append(_bench_overhead())
     return rows
+
+
+class _InstantBackend:
+    """Answers 'Score: 5' at once: isolates the judge's own per-call cost (render, keys, parse)."""
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"kind": "instant"}
+
+    async def complete_many(self, requests, sampling, progress=None):  # type: ignore[no-untyped-def]
+        from judgelab.types import Completion
+
+        return [Completion(text="Score: 5", finish_reason="stop") for _ in requests]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _bench_overhead(n_calls: int = 2000) -> dict[str, Any]:
+    """Per-call overhead of ``await judge.score_pointwise([item])`` (the in-process reward path)."""
+    spec = JudgeSpec(backend={"kind": "openai", "model": "instant", "base_urls": ["http://127.0.0.1:9/v1"]})
+    judge = Judge(spec, backend=_InstantBackend())  # type: ignore[arg-type]
+    item = make_items(1)[0]
+
+    async def loop() -> float:
+        for _ in range(100):
+            await judge.score_pointwise([item])
+        t0 = time.perf_counter()
+        for _ in range(n_calls):
+            await judge.score_pointwise([item])
+        return time.perf_counter() - t0
+
+    wall = asyncio.run(loop())
+    return {"part": "c) cache", "setting": "judge overhead, no cache, 1 item/call", "n": n_calls,
+            "wall_s": wall, "per_s": _rate(n_calls, wall)}
 
 
 # ---------------------------------------------------------------------------- table
