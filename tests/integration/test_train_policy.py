@@ -95,6 +95,7 @@ def test_train_policy_crash_resume_and_eval_policy(tiny_policy, smollm2_hf_dir, 
         run_train_policy(cfg, run_dir, callbacks=[CrashAfterSave(2)])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed"
+    assert manifest["policy"] == {"judge": "proxy-smollm2", "seed": 0, "proxy_protocol": "pointwise"}
     assert [r["step"] for r in iter_jsonl(run_dir / "tracking.jsonl")] == [0, 2]
 
     # --- rerun: resumes from checkpoint-2
