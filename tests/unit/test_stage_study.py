@@ -1,0 +1,61 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from judgelab.config.loader import load_config
+from judgelab.errors import ConfigError
+from judgelab.stages.study import StudyConfig, StudyPlan, is_complete
+from judgelab.store.rundir import RunDir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _quickstart(tmp_path, **edits):
+    data = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
+    data.update(edits)
+    p = tmp_path / "study.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_quickstart_plan_links_stages(tmp_path):
+    cfg = load_config(ROOT / "experiments" / "quickstart.yaml", schema=StudyConfig)
+    plan = StudyPlan(cfg, tmp_path)
+    names = [s.name for s in plan.steps()]
+    assert names[:5] == ["data", "sample judge_train", "sample judge_eval", "gold judge_train", "gold judge_eval"]
+    assert "judge nonreasoning" in names and "judge reasoning" in names and "eval judges" in names
+    assert names[-2:] == ["policy nonreasoning seed 0", "policy reasoning seed 0"]
+    sample = plan.sample_config("judge_eval")
+    assert sample.prompts == str(tmp_path / "data" / "data" / "judge_eval.jsonl")
+    gold = plan.gold_config("judge_train")
+    assert gold.input == str(tmp_path / "samples" / "judge_train" / "samples.jsonl")
+    tj = plan.judge_config(cfg.judges[1])
+    assert tj.data == str(tmp_path / "gold" / "judge_train" / "judgements.jsonl") and tj.judge.name == "reasoning"
+    ev = plan.eval_config()
+    assert [j.name for j in ev.judges] == ["nonreasoning", "reasoning"]
+
+
+def test_bad_field_in_a_sub_stage_is_caught_at_load(tmp_path):
+    p = _quickstart(tmp_path)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p, ["judges.0.train.recipe.train.learning_rat=1"], schema=StudyConfig)
+    assert "learning_rat" in ei.value.message
+    with pytest.raises(ConfigError, match="not among judges"):
+        load_config(p, ["policies.judges=[nope]"], schema=StudyConfig)
+    with pytest.raises(ConfigError, match="unique"):
+        load_config(p, ["judges.1.name=nonreasoning"], schema=StudyConfig)
+
+
+def test_is_complete_needs_same_config_and_completed(tmp_path):
+    cfg = load_config(ROOT / "experiments" / "quickstart.yaml", schema=StudyConfig)
+    plan = StudyPlan(cfg, tmp_path)
+    data_cfg = plan.data_config()
+    d = tmp_path / "data"
+    assert not is_complete(d, data_cfg)
+    run = RunDir.open(d, data_cfg, stage="data_build")
+    assert not is_complete(d, data_cfg)
+    run.set_status("completed")
+    assert is_complete(d, data_cfg)
+    other = data_cfg.model_copy(update={"seed": 5})
+    assert not is_complete(d, other)
