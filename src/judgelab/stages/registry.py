@@ -62,5 +62,13 @@ register_stage("train_policy", config="judgelab.stages.train_policy:TrainPolicyC
 register_stage("eval_policy", config="judgelab.stages.eval_policy:EvalPolicyConfig",
                run="judgelab.stages.eval_policy:run_eval_policy",
                help="re-score a train-policy run's checkpoints with any judges (resumable)")
+register_stage("train_judge", config="judgelab.stages.train_judge:TrainJudgeConfig",
+               run="judgelab.stages.train_judge:run_train_judge",
+               help="train a proxy judge on gold labels: sft / distill / grpo, full or LoRA (resumable)")
+register_stage("eval_judge", config="judgelab.stages.eval_judge:EvalJudgeConfig",
+               run="judgelab.stages.eval_judge:run_eval_judge",
+               help="score judges against held-out gold labels: alpha, accuracy, consistency, CIs")
+register_stage("study", config="judgelab.stages.study:StudyConfig",
+               run="judgelab.stages.study:run_study", help="the whole study: data, gold, judges, policies, report (resumable)")
 
 __all__ = ["STAGES", "StageEntry", "get_stage", "register_stage"]
