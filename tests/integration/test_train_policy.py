@@ -202,3 +202,47 @@ def test_kl_reference_modes_agree_and_lora_checkpoints_load(tiny_policy, tmp_pat
     reloaded, rtok = load_policy_checkpoint(tmp_path / "adapter", initial_model=str(tiny_policy), device="cpu")
     assert [s.completion_ids for s in generate_heldout(reloaded, rtok, prompts, sampling)] == \
         [s.completion_ids for s in again]
+
+
+def test_train_policy_with_a_remote_openai_judge_and_invalid_penalty(
+    tiny_policy, prompt_files, llama_server, llama_model, tmp_path
+):
+    """The proxy is a real llama.cpp server (openai backend, top_logprobs read-out). The untrained
+    135M judge rarely writes 'Score: N', so invalid judgements are common: the penalty policy
+    must turn each into the configured reward and the rates must be logged, every step."""
+    from judgelab.backends.llama_server import LLAMA_CPP_EXTRA_BODY
+    from judgelab.stages.train_policy import TrainPolicyConfig, run_train_policy
+
+    cfg = TrainPolicyConfig.model_validate({
+        "policy": {"name": str(tiny_policy)},
+        "prompts": str(prompt_files[0]),
+        "eval_prompts": str(prompt_files[1]),
+        "reward": {"kind": "pointwise", "invalid": "penalty", "invalid_penalty": -1.0, "judge": {
+            "name": "proxy-llama",
+            "backend": {"kind": "openai", "model": llama_model, "base_urls": [llama_server],
+                        "concurrency": 4, "extra_body": dict(LLAMA_CPP_EXTRA_BODY)},
+            "readout": "text+expected", "sampling": {"max_tokens": 8, "temperature": 0.0, "seed": 0}}},
+        "gold": {"name": "gold-rules", "backend": {"kind": "rules"}},
+        "train": {"num_generations": 2, "per_device_train_batch_size": 4, "max_completion_length": 8,
+                  "max_steps": 2, "save_steps": 2},
+        "tracking": {"every_steps": 2, "limit": 2, "kl": False},
+    })
+    res = run_train_policy(cfg, tmp_path / "run")
+    assert res.global_step == 2 and res.tracked_steps == [0, 2]
+    steps = [r for r in iter_jsonl(tmp_path / "run" / "train_log.jsonl") if "loss" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    for r in steps:
+        rate = r["judge/invalid_rate"]
+        assert 0.0 <= rate <= 1.0 and r["reward/invalid_rate"] == pytest.approx(rate)
+        # every invalid rollout got exactly -1, valid ones an expected score in [0, 9]
+        assert r["rewards/proxy/mean"] >= -1.0
+        if rate == 1.0:
+            assert r["rewards/proxy/mean"] == pytest.approx(-1.0)
+    assert res.stats["reward/rollouts"] == 8
+    for rec in iter_jsonl(tmp_path / "run" / "tracking.jsonl"):
+        m = rec["metrics"]
+        assert m["kl/policy_init"] is None  # KL switched off
+        assert 0.0 <= m["judge/invalid_rate"] <= 1.0 and m["gold/invalid_rate"] == 0.0
+        # tracking never applies the training penalty: invalid stays null
+        bad = [v for v in rec["per_prompt"]["proxy"] if v is None]
+        assert len(bad) == round(m["judge/invalid_rate"] * 2)

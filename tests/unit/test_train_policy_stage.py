@@ -267,3 +267,17 @@ def test_token_kl_matches_numpy():
     got = token_kl(torch.tensor(a), torch.tensor(b)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.allclose(token_kl(torch.tensor(a), torch.tensor(a)).numpy(), 0.0, atol=1e-6)
+
+
+def test_generation_config_writes_off_as_neutral_values():
+    """transformers fills None fields with its defaults (top_k=50): 'off' must survive that merge."""
+    pytest.importorskip("transformers")
+    from transformers import GenerationConfig
+
+    from judgelab.training.heldout import generation_config
+
+    cfg = generation_config(HeldOutSampling(max_new_tokens=8, temperature=0.7, top_k=0, top_p=1.0), [2], 0)
+    cfg.update(**GenerationConfig._get_default_generation_params(), defaults_only=True)  # what generate() does
+    assert (cfg.do_sample, cfg.temperature, cfg.top_k, cfg.top_p, cfg.repetition_penalty) == (True, 0.7, 0, 1.0, 1.0)
+    greedy = generation_config(HeldOutSampling(max_new_tokens=8, temperature=0.0, top_k=20), [2], 0)
+    assert not greedy.do_sample and greedy.max_new_tokens == 8

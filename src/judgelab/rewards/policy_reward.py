@@ -43,7 +43,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import Field, model_validator
@@ -63,7 +63,6 @@ T = TypeVar("T")
 InvalidRewardPolicy = Literal["penalty", "drop"]
 ARENA_WIN_VALUE: dict[str, float] = {"A>>B": 1.0, "A>B": 1.0, "A=B": 0.5, "B>A": 0.0, "B>>A": 0.0}
 PAIR_WIN_VALUE: dict[str, float] = {"A": 1.0, "B": 0.0}
-_TRL_KWARGS = ("trainer_state", "log_metric", "log_extra", "completion_ids", "environments")
 
 
 # ------------------------------------------------------------------------------------ config
@@ -377,7 +376,7 @@ class PairwisePolicyReward(_PolicyRewardBase):
         rubrics = _optional_column(kwargs, "rubric", n)
         keys = list(kwargs["prompt_id"]) if "prompt_id" in kwargs else instructions
         groups = contiguous_groups(keys)
-        pairs: list[tuple[list[int], int, int]] = []  # (group, local i, local j) sent to the judge
+        pairs: list[tuple[int, int, int]] = []  # (group, local a, local b) sent to the judge
         items: list[PairwiseItem] = []
         group_pairs: list[dict[tuple[int, int], float | None]] = [{} for _ in groups]
         for g, idx in enumerate(groups):
@@ -387,7 +386,7 @@ class PairwisePolicyReward(_PolicyRewardBase):
                     if texts[i] == texts[j]:
                         group_pairs[g][(a, b)] = 0.5
                         continue
-                    pairs.append((idx, a, b))
+                    pairs.append((g, a, b))
                     items.append(PairwiseItem(instructions[i], texts[i], texts[j], rubric=rubrics[i]))
         t0 = time.perf_counter()
         battles = await _on(self.loop, self.judge.score_pairwise(items, both_orders=True)) if items else []
@@ -396,9 +395,8 @@ class PairwisePolicyReward(_PolicyRewardBase):
         n_bad_orders = sum((not b.first.verdict.parsed) + (b.second is not None and not b.second.verdict.parsed)
                            for b in battles)
         log("judge/invalid_rate", n_bad_orders / n_orders if n_orders else 0.0)
-        by_group = {id(idx): g for g, idx in enumerate(groups)}
-        for (idx, a, b), battle in zip(pairs, battles):
-            group_pairs[by_group[id(idx)]][(a, b)] = battle_win_value(battle)
+        for (g, a, b), battle in zip(pairs, battles):
+            group_pairs[g][(a, b)] = battle_win_value(battle)
         values: list[float | None] = [None] * n
         for g, idx in enumerate(groups):
             if len(idx) < 2:
@@ -408,9 +406,6 @@ class PairwisePolicyReward(_PolicyRewardBase):
             for local, v in enumerate(group_win_rates(len(idx), group_pairs[g])):
                 values[idx[local]] = v
         return self._finish(values, log)
-
-
-RewardCallable = Callable[..., Awaitable[list[float | None]]]
 
 __all__ = [
     "ARENA_WIN_VALUE",

@@ -146,6 +146,32 @@ def _model_device(model: Any) -> Any:
     return next(model.parameters()).device
 
 
+def generation_config(sampling: HeldOutSampling, eos: list[int], pad: int) -> Any:
+    """The ``GenerationConfig`` for ``sampling``, every sampling field set explicitly.
+
+    transformers fills fields left ``None`` with its global defaults (``top_k=50``!), so "off"
+    is written as the neutral value (``top_k=0``, ``top_p=1.0``), never as ``None``.
+    """
+    from transformers import GenerationConfig
+
+    greedy = sampling.temperature == 0.0
+    return GenerationConfig(
+        max_new_tokens=sampling.max_new_tokens,
+        do_sample=not greedy,
+        temperature=1.0 if greedy else sampling.temperature,
+        top_p=1.0 if greedy else sampling.top_p,
+        top_k=0 if greedy else sampling.top_k,
+        min_p=None,
+        typical_p=1.0,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        num_beams=1,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        use_cache=True,
+    )
+
+
 def generate_heldout(
     model: Any,
     tokenizer: Any,
@@ -166,19 +192,7 @@ def generate_heldout(
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     device = _model_device(model)
-    greedy = sampling.temperature == 0.0
-    config = GenerationConfig(
-        max_new_tokens=sampling.max_new_tokens,
-        do_sample=not greedy,
-        temperature=sampling.temperature if not greedy else None,
-        top_p=sampling.top_p if not greedy else None,
-        top_k=(sampling.top_k or None) if not greedy else None,
-        repetition_penalty=1.0,
-        num_beams=1,
-        eos_token_id=eos,
-        pad_token_id=pad,
-        use_cache=True,
-    )
+    config = generation_config(sampling, eos, pad)
     out: list[GeneratedSample] = []
     fork_devices = [device] if device.type == "cuda" else []
     saved = model.generation_config
@@ -391,6 +405,7 @@ __all__ = [
     "ReferencePolicy",
     "encode_prompts",
     "generate_heldout",
+    "generation_config",
     "load_policy_checkpoint",
     "policy_kl",
     "token_kl",
