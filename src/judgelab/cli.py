@@ -198,6 +198,42 @@ def eval_policy(
     typer.echo(f"{res.tracking}: steps {res.steps} ({len(res.computed)} scored now)")
 
 
+@app.command("train-judge")
+def train_judge(
+    config: Annotated[Path, typer.Argument(help="YAML config with stage: train_judge")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Train a proxy judge on gold labels (sft / distill / grpo); rerun to resume."""
+    from judgelab.stages.train_judge import run_train_judge
+
+    _, cfg = _load_stage_config(config, overrides, expect="train_judge")
+    res = run_train_judge(cfg, _resolve_run_dir(run_dir, cfg))
+    done = " (already complete)" if res.already_completed else ""
+    typer.echo(
+        f"{res.run_dir}: {res.recipe} judge ({res.mode}, {res.template}) trained {res.global_step} steps on "
+        f"{res.n_examples} examples from {res.n_items} items{done}; judge spec {res.judge_spec_path}"
+    )
+
+
+@app.command("eval-judge")
+def eval_judge(
+    config: Annotated[Path, typer.Argument(help="YAML config with stage: eval_judge")],
+    overrides: OverridesArg = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Score judges against held-out gold labels; prints the side-by-side table."""
+    from rich.console import Console
+
+    from judgelab.evaluation.judge_eval import judge_eval_table
+    from judgelab.stages.eval_judge import run_eval_judge
+
+    _, cfg = _load_stage_config(config, overrides, expect="eval_judge")
+    res = run_eval_judge(cfg, _resolve_run_dir(run_dir, cfg))
+    Console().print(judge_eval_table(res.rows, title=f"Judges vs gold ({res.n_items} items)"))
+    typer.echo(f"{res.output}")
+
+
 @app.command("stages")
 def list_stages() -> None:
     """List the stages ``judgelab run`` knows."""
