@@ -38,7 +38,7 @@ from judgelab.backends.base import Backend
 from judgelab.config.specs import StrictModel
 from judgelab.config.stage import StageConfig
 from judgelab.data.labelled import LabelledItem, load_labelled_items
-from judgelab.errors import ConfigError, DataError
+from judgelab.errors import ConfigError, DataError, RunDirError
 from judgelab.evaluation.judge_eval import (
     BootstrapSettings,
     compute_pairwise_row,
@@ -51,7 +51,7 @@ from judgelab.judges.judge import Judge, JudgeSpec
 from judgelab.judges.templates import get_template
 from judgelab.judges.types import Judgement, PairwiseItem, PointwiseItem
 from judgelab.store.jsonl import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from judgelab.store.rundir import RunDir
+from judgelab.store.rundir import RunDir, config_hash
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +140,11 @@ def run_eval_judge(
 
     ``backends``: judge name → an already-built backend to use instead of the spec's (tests).
     """
+    run_dir = Path(run_dir)
+    done = _completed(config, run_dir)
+    if done is not None:
+        return done
     run = RunDir.open(run_dir, config, stage=STAGE, seed=config.seed)
-    if run.completed and run.file(RESULT_FILE).is_file():
-        doc = json.loads(run.file(RESULT_FILE).read_text(encoding="utf-8"))
-        return EvalJudgeResult(run.path, run.file(RESULT_FILE), doc["judges"], int(doc.get("n_items", 0)), True)
     with run.guard():
         loaded = load_labelled_items(config.data, limit=config.limit)
         items = loaded.items
@@ -192,6 +193,22 @@ def run_eval_judge(
         run.record_output(RESULT_FILE, schema=JUDGE_EVAL_SCHEMA, judges=len(rows), items=len(items))
         run.set_status("completed")
         return EvalJudgeResult(run.path, run.file(RESULT_FILE), rows, len(items))
+
+
+def _completed(config: EvalJudgeConfig, run_dir: Path) -> EvalJudgeResult | None:
+    """The result of a completed run of this config in ``run_dir``, else None."""
+    if not (run_dir / "manifest.json").exists():
+        return None
+    prev = RunDir.load(run_dir)
+    m = prev.manifest
+    if m.get("stage") != STAGE or m.get("config_hash") != config_hash(config) or not prev.completed:
+        return None
+    try:
+        doc = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))
+        return EvalJudgeResult(run_dir, run_dir / RESULT_FILE, list(doc["judges"]), int(doc["n_items"]), True)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise RunDirError(f"{run_dir} is marked complete but {RESULT_FILE} is unreadable: {e}",
+                          "delete the run dir and rerun") from e
 
 
 def _check_protocol(name: str, spec: JudgeSpec, protocol: str) -> None:
