@@ -93,18 +93,28 @@ def sft_train(**kw) -> dict:
             "per_device_train_batch_size": 2, "save_steps": 1000, "logging_steps": 1, "max_length": 1024, **kw}
 
 
-def test_sft_recipe_trains_and_the_judge_reads_expected_scores(smollm2_hf_dir: Path, gold, tmp_path):
-    cfg = config(smollm2_hf_dir, gold["pointwise"], {"kind": "sft", "train": sft_train()})
-    res = run_train_judge(cfg, tmp_path / "sft")
-    assert res.global_step == 2 and res.n_examples == 12 and res.mode == "non_reasoning"
+@pytest.fixture(scope="module")
+def sft_run(smollm2_hf_dir: Path, gold, tmp_path_factory) -> tuple[TrainJudgeConfig, Path]:
+    """A non-reasoning judge SFT-trained on the gold scores (also the GRPO test's starting point)."""
+    cfg = config(smollm2_hf_dir, gold["pointwise"],
+                 {"kind": "sft", "train": sft_train(train_top_layers=2, max_steps=4, learning_rate=2e-4)})
+    run = tmp_path_factory.mktemp("judges") / "sft"
+    run_train_judge(cfg, run)
+    return cfg, run
+
+
+def test_sft_recipe_trains_and_the_judge_reads_expected_scores(smollm2_hf_dir: Path, sft_run, tmp_path):
+    cfg, run = sft_run
+    res = run_train_judge(cfg, run)  # completed: returns at once
+    assert res.already_completed and res.global_step == 4 and res.n_examples == 12 and res.mode == "non_reasoning"
     top0, bottom0 = tensors(smollm2_hf_dir, TOP, BOTTOM)
     top1, bottom1 = tensors(res.model_path, TOP, BOTTOM)
     assert not torch.equal(top0, top1), "the trained top layer did not change"
     assert torch.equal(bottom0, bottom1), "a frozen layer changed"
-    targets = [json.loads(x)["target"] for x in (tmp_path / "sft" / "train_examples.jsonl").read_text().splitlines()]
+    targets = [json.loads(x)["target"] for x in (run / "train_examples.jsonl").read_text().splitlines()]
     assert all(t.startswith("Score: ") and len(t) == 8 for t in targets)
 
-    spec = load_trained_judge_spec(tmp_path / "sft")
+    spec = load_trained_judge_spec(run)
     assert spec.readout == "expected_only" and spec.mode == "non_reasoning"
     judge = Judge(spec)
     items = [PointwiseItem("Write a haiku about rain.", "Soft rain on the roof / the garden drinks slowly / "
@@ -118,9 +128,6 @@ def test_sft_recipe_trains_and_the_judge_reads_expected_scores(smollm2_hf_dir: P
             assert 0 <= j.expected_score <= 9
     assert any(j.parsed for j in js), [j.verdict.invalid_reason for j in js]
 
-    again = run_train_judge(cfg, tmp_path / "sft")
-    assert again.already_completed and again.global_step == 2
-
 
 def test_distill_recipe_with_lora_pairwise_reasoning_judge(smollm2_hf_dir: Path, gold, tmp_path):
     train = sft_train(finetune="lora", train_top_layers=None, learning_rate=5e-4,
@@ -129,7 +136,9 @@ def test_distill_recipe_with_lora_pairwise_reasoning_judge(smollm2_hf_dir: Path,
                  judge={"sampling": {"temperature": 0.0, "max_tokens": 24}})
     res = run_train_judge(cfg, tmp_path / "distill")
     assert res.template == "pairwise-v1" and res.mode == "reasoning" and res.global_step == 2
-    assert res.n_examples == 12  # 6 battles in both orders
+    # 6 battles in both orders; the longest (two checklist traces) do not fit max_length=1024 and are
+    # dropped rather than truncated (TRL would cut the verdict off the end)
+    assert res.n_examples >= 2 and res.n_examples + res.skipped.get("longer_than_max_length", 0) == 12
     rows = [json.loads(x) for x in (tmp_path / "distill" / "train_examples.jsonl").read_text().splitlines()]
     assert all(r["target"].endswith(f"\n\nVerdict: [[{r['gold']}]]") and "Response A" in r["target"] for r in rows)
     (q0, k0), (q1, k1) = tensors(smollm2_hf_dir, BOTTOM, "model.layers.0.self_attn.k_proj.weight"), \
@@ -145,22 +154,28 @@ def test_distill_recipe_with_lora_pairwise_reasoning_judge(smollm2_hf_dir: Path,
     assert b.first.mode == "reasoning" and b.first.template == "pairwise-v1"
 
 
-def test_grpo_recipe_moves_the_judge_and_it_judges(smollm2_hf_dir: Path, gold, tmp_path):
+def test_grpo_recipe_on_the_sft_judge_moves_it_and_it_judges(sft_run, gold, tmp_path):
+    """GRPO after SFT (the paper's GRPO-after-distill path; a train-judge run dir as the model).
+    The untrained SmolLM2 almost never answers "Score: N" when sampled, so every rollout would get
+    the invalid reward -1 and GRPO would have no signal; the SFT judge answers in format."""
+    _, sft_dir = sft_run
     train = {"finetune": "full", "train_top_layers": 1, "learning_rate": 1e-4, "max_steps": 2,
-             "per_device_train_batch_size": 8, "num_generations": 8, "max_completion_length": 8,
+             "per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 8,
              "temperature": 1.0, "save_steps": 1000, "logging_steps": 1}
-    cfg = config(smollm2_hf_dir, gold["pointwise"], {"kind": "grpo", "init": "base", "train": train},
+    cfg = config(sft_dir, gold["pointwise"], {"kind": "grpo", "init": "distill", "train": train},
                  mode="non_reasoning", limit=4)
     res = run_train_judge(cfg, tmp_path / "grpo")
     assert res.global_step == 2 and res.recipe == "grpo"
     log = [json.loads(x) for x in (tmp_path / "grpo" / "train_log.jsonl").read_text().splitlines()]
     stepped = [r for r in log if "rewards/judge_pointwise_reward/mean" in r]
     assert stepped and all(-1.0 <= r["rewards/judge_pointwise_reward/mean"] <= 1.0 for r in stepped)
-    top0, bottom0 = tensors(smollm2_hf_dir, TOP, BOTTOM)
-    top1, bottom1 = tensors(res.model_path, TOP, BOTTOM)
-    # rewards varied inside a group on at least one step (8 sampled verdicts per prompt), so the
+    assert any(r["judge_reward/invalid_rate"] < 1 for r in stepped), stepped
+    # rewards varied inside a group on at least one step (4 sampled verdicts per prompt), so the
     # policy gradient is non-zero and the trained layer moved
     assert any(r.get("reward_std", 0) > 0 for r in stepped), stepped
+    start = sft_dir / "final"
+    top0, bottom0 = tensors(start, TOP, BOTTOM)
+    top1, bottom1 = tensors(res.model_path, TOP, BOTTOM)
     assert not torch.equal(top0, top1) and torch.equal(bottom0, bottom1)
 
     spec = load_trained_judge_spec(tmp_path / "grpo")
