@@ -275,3 +275,30 @@ def test_effort_filter_keeps_matching_low_effort_items(tmp_path, fake_training):
     wrong = cfg(data=str(high), effort_reference=str(high), recipe={"kind": "distill", "trace_effort": "low"})
     with pytest.raises(DataError, match="effort"):
         run_train_judge(wrong, tmp_path / "run2")
+
+
+class ThinkTokenizer(CharTokenizer):
+    """A Qwen3-style chat template: it writes <think> blocks and takes enable_thinking."""
+
+    chat_template = "{% if enable_thinking %}<think>{% endif %}{{ reasoning }}</think>"
+
+
+def test_think_template_distill_targets_and_spec(tmp_path, fake_training, monkeypatch):
+    monkeypatch.setattr("judgelab.models.tokens.load_tokenizer", lambda *a, **k: ThinkTokenizer())
+    data = write_gold(tmp_path / "gold.jsonl", n=3)
+    res = run_train_judge(cfg(data=str(data), recipe={"kind": "distill"}), tmp_path / "run")
+    ex = fake_training[0]["examples"]
+    assert [e.completion for e in ex] == [f"<think>\ntrace {i}\n</think>\n\nScore: {i}" for i in range(3)]
+    assert all(e.chat_template_kwargs == {"enable_thinking": True} for e in ex)
+    spec = load_trained_judge_spec(res.run_dir)
+    assert spec.backend.enable_thinking is True and spec.readout == "text+expected"
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["train_judge"]["think_format"] == "think_tags"
+    # a non-reasoning judge on the same template trains and judges with thinking off
+    run_train_judge(cfg(data=str(data)), tmp_path / "run2")
+    assert fake_training[1]["examples"][0].chat_template_kwargs == {"enable_thinking": False}
+    assert fake_training[1]["examples"][0].completion == "Score: 0"
+    assert load_trained_judge_spec(tmp_path / "run2").backend.enable_thinking is False
+    # think_format: plain overrides the detection
+    run_train_judge(cfg(data=str(data), recipe={"kind": "distill"}, think_format="plain"), tmp_path / "run3")
+    assert fake_training[2]["examples"][0].completion == "trace 0\n\nScore: 0"
