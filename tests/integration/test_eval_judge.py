@@ -117,6 +117,7 @@ def test_pairwise_eval_with_a_real_server_judge_and_reasoning_tokens(
     gold, server = rows["gold"], rows["smollm2-server"]
     assert gold["accuracy"] == 1.0 and gold["position_consistency"] == 1.0 and gold["accuracy_ci"] == [1.0, 1.0]
     assert gold["mean_reasoning_tokens"] > 50  # the checklist trace, counted with SmolLM2's tokenizer
+    assert gold["mean_output_tokens"] > gold["mean_reasoning_tokens"]  # + the verdict line
     assert server["n_judgements"] == 8 and 0.0 <= server["accuracy"] <= 1.0
     assert server["backend"]["kind"] == "openai"
     items = [json.loads(x) for x in (tmp_path / "eval" / "eval_items.jsonl").read_text().splitlines()]

@@ -268,7 +268,7 @@ def _row(entry: EvalJudgeEntry, judge: Judge, items: Sequence[LabelledItem], out
             [o.second_choice for o in outcomes] if config.both_orders else None,
             bootstrap=boot,
         )
-    tokens, words = _reasoning_lengths(judge.spec, all_js, config)
+    tokens, words, output_tokens = _reasoning_lengths(judge.spec, all_js, config)
     row: dict[str, Any] = {
         "name": entry.name,
         "kind": entry.kind,
@@ -276,6 +276,7 @@ def _row(entry: EvalJudgeEntry, judge: Judge, items: Sequence[LabelledItem], out
         "invalid_rate": sum(not j.parsed for j in all_js) / len(all_js) if all_js else None,
         "n_judgements": len(all_js),
         **reasoning_summary(tokens, words),
+        "mean_output_tokens": None if output_tokens is None else sum(output_tokens) / max(1, len(output_tokens)),
         "judge_id": judge.judge_id,
         "template": judge.template.name,
         "mode": judge.spec.mode,
@@ -298,7 +299,12 @@ def _row(entry: EvalJudgeEntry, judge: Judge, items: Sequence[LabelledItem], out
     return row, records
 
 
-def _reasoning_lengths(spec: JudgeSpec, judgements: list[Judgement], config: EvalJudgeConfig) -> tuple[list[int] | None, list[int]]:
+def _reasoning_lengths(
+    spec: JudgeSpec, judgements: list[Judgement], config: EvalJudgeConfig
+) -> tuple[list[int] | None, list[int], list[int] | None]:
+    """Per judgement: reasoning tokens (None without a tokenizer), reasoning words, and tokens of
+    everything the judge wrote (reasoning + answer: a looping judge without a verdict line has no
+    separated reasoning but a long answer)."""
     texts = [j.reasoning or "" for j in judgements]
     words = [len(t.split()) for t in texts]
     name, revision, trust = None, None, False
@@ -307,11 +313,13 @@ def _reasoning_lengths(spec: JudgeSpec, judgements: list[Judgement], config: Eva
     elif config.reasoning_tokenizer is not None:
         name = config.reasoning_tokenizer
     if name is None:
-        return None, words
+        return None, words, None
     from judgelab.models.tokens import count_tokens, load_tokenizer
 
     tokenizer = load_tokenizer(name, revision, trust)
-    return count_tokens(tokenizer, texts), words
+    answers = count_tokens(tokenizer, [j.raw_text or "" for j in judgements])
+    reasoning = count_tokens(tokenizer, texts)
+    return reasoning, words, [r + a for r, a in zip(reasoning, answers)]
 
 
 __all__ = [
