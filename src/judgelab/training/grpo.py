@@ -35,9 +35,7 @@ from judgelab.training.model_setup import (
     count_params,
     find_resume_checkpoint,
     load_model_for_training,
-    run_trainer,
-    save_final,
-    write_result,
+    train_and_save,
 )
 
 logger = logging.getLogger(__name__)
@@ -167,20 +165,7 @@ def train_grpo(
         resolved, len(rows), [_reward_name(f) for f in reward_funcs], spec.finetune,
         trainable, total, resume_from,
     )
-    seconds, step = run_trainer(trainer, resume_from)
-    final = save_final(trainer, tokenizer, spec, output_dir)
-    result = TrainResult(
-        model_path=final,
-        output_dir=output_dir,
-        global_step=step,
-        train_seconds=seconds,
-        resumed_from=resume_from,
-        trainable_params=trainable,
-        total_params=total,
-        log_history=list(trainer.state.log_history),
-    )
-    write_result(result)
-    return result
+    return train_and_save(trainer, tokenizer, spec, output_dir, resume_from, trainable, total)
 
 
 __all__ = ["RewardFunc", "build_grpo_config", "grpo_rows", "train_grpo"]

@@ -232,6 +232,27 @@ def run_trainer(trainer: Any, resume_from: str | None) -> tuple[float, int]:
     return time.monotonic() - t0, int(out.global_step)
 
 
+def train_and_save(
+    trainer: Any, tokenizer: Any, spec: TrainSpec, output_dir: Path, resume_from: str | None,
+    trainable: int, total: int,
+) -> TrainResult:
+    """The tail shared by every recipe: train (or resume), save ``final/``, write the result file."""
+    seconds, step = run_trainer(trainer, resume_from)
+    final = save_final(trainer, tokenizer, spec, output_dir)
+    result = TrainResult(
+        model_path=final,
+        output_dir=output_dir,
+        global_step=step,
+        train_seconds=seconds,
+        resumed_from=resume_from,
+        trainable_params=trainable,
+        total_params=total,
+        log_history=list(trainer.state.log_history),
+    )
+    write_result(result)
+    return result
+
+
 __all__ = [
     "FINAL_DIRNAME",
     "RESULT_FILENAME",
@@ -245,5 +266,6 @@ __all__ = [
     "resolve_precision",
     "run_trainer",
     "save_final",
+    "train_and_save",
     "write_result",
 ]
