@@ -55,6 +55,14 @@ def test_pointwise_score_and_trace(mode):
     assert score_response(INSTRUCTION, ATTACK).score < 9
 
 
+def test_brief_trace_backend_identity_and_reasoning():
+    full, brief = RulesBackend(), make_backend(RulesBackendSpec(trace="brief"))
+    assert "trace" not in full.identity and brief.identity["trace"] == "brief"
+    c = _run(brief.complete(_render("pointwise-v1", "reasoning", instruction=INSTRUCTION, response=GOOD), S))
+    assert c.reasoning == score_response(INSTRUCTION, GOOD, trace="brief").trace
+    assert c.text == f"Score: {score_response(INSTRUCTION, GOOD).score}"
+
+
 def test_pointwise_range_from_template_and_hint():
     b = RulesBackend()
     msgs = _render("pointwise-v1", "reasoning", instruction=INSTRUCTION, response=GOOD, score_min=1, score_max=10)

@@ -229,3 +229,20 @@ def test_pairwise_and_arena():
     assert (tie.choice, tie.arena) == ("B", "A=B")
     same = compare_responses(INSTRUCTION, GOOD, GOOD)
     assert (same.choice, same.arena) == ("A", "A=B")
+
+
+def test_brief_trace_same_score_and_checks_without_evidence():
+    for resp in (GOOD, STUFFED, PADDED, REPEATED, TRUNCATED, OFF_TOPIC, ECHO):
+        full = score_response(INSTRUCTION, resp)
+        brief = score_response(INSTRUCTION, resp, trace="brief")
+        assert (brief.score, brief.points, brief.checks) == (full.score, full.points, full.checks)
+        assert len(brief.trace) < len(full.trace) and brief.trace.endswith(f"Final score {full.score}.")
+        lines = brief.trace.splitlines()
+        rules = [c for c in full.checks if c.name == "rule"]
+        for i, c in enumerate(rules, start=1):
+            assert f"Rule {i}: {'PASS' if c.passed else 'FAIL'}." in lines
+        quality_failed = [c.label.lower() for c in full.checks
+                          if c.name in ("repetition", "stuffing", "fluency", "echo") and not c.passed]
+        expected = f"Quality: FAIL ({', '.join(quality_failed)})." if quality_failed else "Quality: PASS."
+        assert expected in lines
+        assert '"' not in "\n".join(lines[1:])  # no quoted evidence after the header

@@ -44,6 +44,7 @@ from judgelab.backends.base import ProgressFn
 from judgelab.config.specs import RulesBackendSpec, SamplingSpec
 from judgelab.data.world.gold import (
     GOLD_VERSION,
+    TraceStyle,
     WorldVariant,
     compare_responses,
     round_half_up,
@@ -167,12 +168,14 @@ def _rubric(instruction: str) -> str:
     return "Rubric:\n" + "\n".join(f"{i}. {t}" for i, t in enumerate(items, start=1))
 
 
-def judge(request: JudgeRequest, world: WorldVariant = "easy") -> tuple[str, str | None]:
+def judge(
+    request: JudgeRequest, world: WorldVariant = "easy", trace: TraceStyle = "full"
+) -> tuple[str, str | None]:
     """(verdict text, reasoning trace) for one request."""
     try:
         if request.protocol == "pointwise":
             assert request.response is not None
-            g = score_response(request.instruction, request.response, world=world)
+            g = score_response(request.instruction, request.response, world=world, trace=trace)
             lo, hi = request.score_range
             if (lo, hi) == DEFAULT_RANGE:
                 return f"Score: {g.score}", g.trace
@@ -180,7 +183,9 @@ def judge(request: JudgeRequest, world: WorldVariant = "easy") -> tuple[str, str
             return f"Score: {mapped}", f"{g.trace}\nOn the {lo} to {hi} scale: {mapped}."
         if request.protocol in ("pairwise", "arena"):
             assert request.response_a is not None and request.response_b is not None
-            c = compare_responses(request.instruction, request.response_a, request.response_b, world=world)
+            c = compare_responses(
+                request.instruction, request.response_a, request.response_b, world=world, trace=trace
+            )
             verdict = c.choice if request.protocol == "pairwise" else c.arena
             return f"Verdict: [[{verdict}]]", c.trace
         return _rubric(request.instruction), None
@@ -194,14 +199,18 @@ class RulesBackend:
     def __init__(self, spec: RulesBackendSpec | None = None, *, world: WorldVariant | None = None) -> None:
         self.spec = spec or RulesBackendSpec()
         self.world: WorldVariant = world or self.spec.world
+        self.trace: TraceStyle = self.spec.trace
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"kind": "rules", "world": self.world, "version": GOLD_VERSION}
+        ident: dict[str, Any] = {"kind": "rules", "world": self.world, "version": GOLD_VERSION}
+        if self.trace != "full":  # full-trace identities (and cache keys) stay as before
+            ident["trace"] = self.trace
+        return ident
 
     def complete_sync(self, messages: Sequence[ChatMessage]) -> Completion:
         t0 = time.perf_counter()
-        text, reasoning = judge(read_request(messages), self.world)
+        text, reasoning = judge(read_request(messages), self.world, self.trace)
         return Completion(
             text=text,
             reasoning=reasoning,
@@ -235,7 +244,7 @@ class RulesBackend:
         text (longest match), 0 for the others; all 0 when the prefix does not lead to it."""
         out: list[dict[str, float]] = []
         for messages, prefix in requests:
-            text, _ = judge(read_request(messages), self.world)
+            text, _ = judge(read_request(messages), self.world, self.trace)
             probs = {c: 0.0 for c in candidates}
             if text.startswith(prefix):
                 rest = text[len(prefix) :]

@@ -104,6 +104,11 @@ class RulesBackendSpec(StrictModel):
 
     kind: Literal["rules"] = "rules"
     world: Literal["easy", "hard"] = "easy"
+    trace: Literal["full", "brief"] = Field(
+        "full",
+        description="reasoning trace style: full (one line per check with quoted evidence, ~260 "
+        "tokens) or brief (checks and arithmetic only, ~50 tokens; for CPU-scale reasoning judges)",
+    )
 
 
 BackendSpec = Annotated[

@@ -31,6 +31,7 @@ from judgelab.data.world.instruction import Instruction, parse_instruction
 from judgelab.data.world.text import STOPWORDS, TextStats, last_words, snippet, words
 
 WorldVariant = Literal["easy", "hard"]
+TraceStyle = Literal["full", "brief"]
 ArenaLevel = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A"]
 
 GOLD_VERSION = "1"
@@ -225,6 +226,28 @@ def _echo_check(ins: Instruction, t: TextStats) -> Check:
     return Check("echo", "Copied instruction", True, "does not copy the rules")
 
 
+_QUALITY = ("repetition", "stuffing", "fluency", "echo")
+
+
+def _brief_check_lines(checks: list[Check]) -> list[str]:
+    """Topic, rules by number, length and ending on one line each; the quality checks as one."""
+
+    def mark(c: Check) -> str:
+        return "PASS" if c.passed else "FAIL"
+
+    out: list[str] = []
+    n_rule = 0
+    for c in checks:
+        if c.name == "rule":
+            n_rule += 1
+            out.append(f"Rule {n_rule}: {mark(c)}.")
+        elif c.name not in _QUALITY:
+            out.append(f"{c.label}: {mark(c)}.")
+    failed = [c.label.lower() for c in checks if c.name in _QUALITY and not c.passed]
+    out.append(f"Quality: FAIL ({', '.join(failed)})." if failed else "Quality: PASS.")
+    return out
+
+
 def _header(ins: Instruction) -> str:
     k = len(ins.constraints)
     limit = f", under {ins.max_words} words" if ins.max_words is not None else ""
@@ -232,12 +255,20 @@ def _header(ins: Instruction) -> str:
 
 
 def score_response(
-    instruction: str | Instruction, response: str, *, world: WorldVariant = "easy"
+    instruction: str | Instruction,
+    response: str,
+    *,
+    world: WorldVariant = "easy",
+    trace: TraceStyle = "full",
 ) -> GoldScore:
     """Score one response 0–9 with the checklist, and write the trace.
 
     ``world="hard"`` writes exact counts (words, repeats) in the evidence; ``easy`` describes
     them in words, so a small judge imitating the trace is not asked to count.
+    ``trace="brief"`` writes the same checks and arithmetic without the quoted evidence, the
+    rules by number and the four quality checks as one line (~50 tokens instead of ~260): for
+    CPU-scale reasoning judges, whose every trace token is generated at each reward call. The
+    score is the same.
     """
     ins = parse_instruction(instruction) if isinstance(instruction, str) else instruction
     t = TextStats(response)
@@ -287,7 +318,10 @@ def score_response(
     score = min(MAX_SCORE, round_half_up(raw))
 
     lines = [header]
-    lines += [c.line(i) for i, c in enumerate(checks, start=1)]
+    if trace == "brief":
+        lines += _brief_check_lines(checks)
+    else:
+        lines += [c.line(i) for i, c in enumerate(checks, start=1)]
     rules_txt = f"rules {_num(rule_pts)} ({met} of {asked} met)" if asked else f"rules {_num(rule_pts)} (none asked)"
     lines.append(
         f"Points: on topic {_num(TOPIC_POINTS * by['topic'].passed)} + length "
@@ -323,6 +357,7 @@ def compare_responses(
     response_b: str,
     *,
     world: WorldVariant = "easy",
+    trace: TraceStyle = "full",
 ) -> GoldComparison:
     """Which of two responses is better, from their checklist points.
 
@@ -330,8 +365,8 @@ def compare_responses(
     to A. The five-level verdict uses the point difference (≥3 strong, ≥1 slight, else equal).
     """
     ins = parse_instruction(instruction) if isinstance(instruction, str) else instruction
-    a = score_response(ins, response_a, world=world)
-    b = score_response(ins, response_b, world=world)
+    a = score_response(ins, response_a, world=world, trace=trace)
+    b = score_response(ins, response_b, world=world, trace=trace)
     diff = a.points - b.points
     if diff > 0:
         choice: Literal["A", "B"] = "A"
@@ -372,6 +407,7 @@ __all__ = [
     "GOLD_VERSION",
     "ArenaLevel",
     "Check",
+    "TraceStyle",
     "GoldComparison",
     "GoldScore",
     "WorldVariant",
