@@ -70,3 +70,35 @@ def test_empty_prompts_file(tmp_path):
     (tmp_path / "prompts.jsonl").write_text("")
     with pytest.raises(DataError, match="no prompts"):
         run_sample(cfg, tmp_path / "run", backend=ScriptedBackend(), show_progress=False)
+
+
+def test_sample_with_world_variants(tmp_path):
+    from judgelab.data.world import WorldConfig, family_ids, generate_prompts
+
+    world = WorldConfig()
+    world_prompts = generate_prompts(world, 6, family_ids()[:6], seed=3)
+    prompts = tmp_path / "world.jsonl"
+    save_records(prompts, world_prompts)
+
+    class Echo(ScriptedBackend):
+        async def complete_many(self, requests, sampling, progress=None):
+            return [Completion(text=f"A plain answer about {m[-1]['content'][:30]}. It ends here.",
+                               finish_reason="stop", usage=Usage(3, 4)) for m in requests]
+
+    spec = HFBackendSpec(model=ModelSpec(name="unused"))
+    cfg = SampleConfig(prompts=str(prompts), backend=spec, variants=["fixed", "off_topic"], seed=0)
+    res = run_sample(cfg, tmp_path / "run", backend=Echo(), show_progress=False)
+    recs = list(iter_records(res.output))
+    base = [r for r in recs if "variant" not in r.meta]
+    var = [r for r in recs if "variant" in r.meta]
+    assert len(base) == 6 and {r.meta["variant"] for r in var} == {"fixed", "off_topic"}
+    for r in var:
+        assert r.id == f"{r.meta['variant_of']}~{r.meta['variant']}" and r.prompt in {b.prompt for b in base}
+    # rerun: nothing sampled, no variant duplicated, same bytes
+    before = res.output.read_bytes()
+    res2 = run_sample(cfg, tmp_path / "run", backend=Echo(), show_progress=False)
+    assert res2.computed == 0 and res2.output.read_bytes() == before
+    # variants need world prompts
+    cfg_bad = _cfg(tmp_path, variants=["fixed"])
+    with pytest.raises(DataError, match="synthetic-world"):
+        run_sample(cfg_bad, tmp_path / "run_bad", backend=ScriptedBackend(), show_progress=False)

@@ -10,6 +10,12 @@ Sample ``k`` of every prompt uses seed ``sampling.seed + k``, and requests are g
 so a rerun with the same config reproduces the same responses where the backend is deterministic
 for a seed (the ``hf`` backend; servers only when they honour ``seed``). Finished responses are
 appended as each chunk completes; ``kill -9`` loses only the chunk in flight.
+
+``variants`` (synthetic-world prompts only): after sampling, each response also gets rewritten
+copies (``judgelab.data.world.variants``: fixed, partial, truncated, stuffed, repeated,
+off_topic) with ids ``<prompt id>#<k>~<kind>`` and ``meta.variant`` — the judge-data mix that
+spreads the gold score. They are derived deterministically (seeded by the stage seed and the
+response id) and appended once; a rerun adds only the missing ones.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from judgelab.backends.factory import make_backend
 from judgelab.config.specs import BackendSpec, SamplingSpec
 from judgelab.config.stage import StageConfig
 from judgelab.data.records import Record, iter_records
+from judgelab.data.world.variants import VariantKind
 from judgelab.errors import DataError
 from judgelab.store.jsonl import iter_jsonl
 from judgelab.store.resumable import ResumableJob
@@ -51,6 +58,11 @@ class SampleConfig(StageConfig):
     chunk_size: int = Field(16, ge=1, description="requests per backend call (and per output append)")
     concurrency: int = Field(1, ge=1, description="chunks in flight at once (servers: raise it)")
     limit: int | None = Field(None, ge=1, description="use only the first N prompts")
+    variants: list[VariantKind] = Field(
+        default_factory=list,
+        description="synthetic world only: rewritten copies of each response (fixed, partial, "
+        "truncated, stuffed, repeated, off_topic) added to the pool to spread the gold score",
+    )
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,9 @@ def run_sample(
     run = RunDir.open(run_dir, config, stage="sample", seed=config.sampling.seed)
     with run.guard():
         result = asyncio.run(_sample(config, run, items, backend, show_progress))
+        if config.variants:
+            added = append_variants(run.file(OUTPUT_FILE), config.variants, seed=config.seed)
+            logger.info("sample: %d world variants added", added)
         n_out = sum(1 for _ in iter_jsonl(run.file(OUTPUT_FILE)))
         run.record_output(OUTPUT_FILE, records=n_out, schema="judgelab.record/v1")
         res = SampleResult(run.path, run.file(OUTPUT_FILE), len(items), result.done_before,
@@ -156,4 +171,49 @@ async def _sample(config: SampleConfig, run: RunDir, items: list[_Item], backend
             await be.aclose()
 
 
-__all__ = ["OUTPUT_FILE", "SampleConfig", "SampleResult", "run_sample"]
+def append_variants(path: Path, kinds: list[VariantKind], *, seed: int) -> int:
+    """Append the world variants of every sampled response in ``path`` that are not there yet.
+
+    ``off_topic`` takes the response of the next sampled record (in file order, cyclically)
+    whose prompt is another topic family. Returns the number of records added.
+    """
+    import random
+
+    from judgelab.data.world.instruction import InstructionParseError
+    from judgelab.data.world.variants import make_variants
+    from judgelab.store.jsonl import JsonlAppender
+
+    rows = list(iter_jsonl(path))
+    have = {str(r.get("id")) for r in rows}
+    base = [r for r in rows if "variant" not in (r.get("meta") or {})]
+    out: list[dict[str, Any]] = []
+    for i, r in enumerate(base):
+        meta = r.get("meta") or {}
+        family = meta.get("family", r["prompt"])
+        other = next(
+            (o["responses"][0] for o in (base[(i + j) % len(base)] for j in range(1, len(base)))
+             if (o.get("meta") or {}).get("family", o["prompt"]) != family),
+            None,
+        )
+        rng = random.Random(f"{seed}:{r['id']}")
+        try:
+            variants = make_variants(kinds, r["prompt"], r["responses"][0], rng, other_response=other)
+        except InstructionParseError as e:
+            raise DataError(
+                f"{path}: record {r['id']!r}: variants need synthetic-world prompts ({e.message})",
+                "drop `variants` for prompts that are not from the synthetic world",
+            ) from e
+        for kind, text in variants:
+            vid = f"{r['id']}~{kind}"
+            if vid in have:
+                continue
+            rec = Record(id=vid, prompt=r["prompt"], responses=[text], source=f"{r.get('source', 'sample')}+{kind}",
+                         meta={**meta, "variant": kind, "variant_of": r["id"]})
+            out.append(rec.to_json())
+    if out:
+        with JsonlAppender(path) as app:
+            app.append(out)
+    return len(out)
+
+
+__all__ = ["OUTPUT_FILE", "SampleConfig", "SampleResult", "append_variants", "run_sample"]

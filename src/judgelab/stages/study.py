@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, model_validator
 from judgelab.config.loader import validate_config
 from judgelab.config.specs import BackendSpec, SamplingSpec, StrictModel
 from judgelab.config.stage import StageConfig
+from judgelab.data.world.variants import VariantKind
 from judgelab.errors import ConfigError
 from judgelab.judges.judge import JudgeSpec
 from judgelab.store.rundir import RunDir, config_hash
@@ -51,6 +52,12 @@ class StudySampleSpec(StrictModel):
     n: int = Field(2, ge=1, description="responses per prompt")
     system_prompt: str | None = None
     chunk_size: int = Field(16, ge=1)
+    variants: list[VariantKind] = Field(
+        default_factory=list,
+        description="synthetic world: rewritten copies of each judge-train/judge-eval response "
+        "(fixed, partial, truncated, stuffed, repeated, off_topic) to spread the gold score; "
+        "never applied to policy prompts",
+    )
 
 
 class StudyJudge(StrictModel):
@@ -173,6 +180,7 @@ class StudyPlan:
             "n": s.n,
             "system_prompt": s.system_prompt,
             "chunk_size": s.chunk_size,
+            "variants": s.variants,
             "seed": self.cfg.seed,
         }
         return _sub(body, SampleConfig, f"sample ({split})")
