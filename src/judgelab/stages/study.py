@@ -282,8 +282,9 @@ class StudyPlan:
                             run_train_judge))
         out.append(Step("eval judges", r / "judge_eval", self.eval_config, run_eval_judge))
         if self.cfg.policies is not None:
-            for name in self.policy_judges():
-                for seed in self.cfg.policies.seeds:
+            # seed-major: a study stopped part-way has every judge's policy for the seeds done
+            for seed in self.cfg.policies.seeds:
+                for name in self.policy_judges():
                     out.append(Step(
                         f"policy {name} seed {seed}", self.policy_dir(name, seed),
                         lambda n=name, s=seed: self.policy_config(n, s, validate_only), run_train_policy,
