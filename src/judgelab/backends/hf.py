@@ -57,10 +57,11 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from judgelab.backends.base import ProgressFn
 from judgelab.backends.reasoning import split_reasoning
@@ -68,6 +69,8 @@ from judgelab.config.specs import HFBackendSpec, SamplingSpec
 from judgelab.errors import BackendError, ConfigError
 from judgelab.models.registry import MODEL_RECIPES
 from judgelab.types import ChatMessage, Completion, TokenLogprob, Usage
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import torch
@@ -112,6 +115,14 @@ class HFBackend:
         self._token_text: dict[int, str] = {}
         self._skip_ids: frozenset[int] | None = None
         self._plans: dict[tuple[str, tuple[str, ...]], _CandidatePlan] = {}
+        # Every model call runs on this one persistent worker thread, never a fresh one: torch
+        # caches per-thread state (on an H100 cuDNN attention builds a ~100 ms plan per input
+        # shape and caches it per thread), and asyncio.to_thread under a new asyncio.run gets a
+        # cold thread each time — measured 0.2–0.66x of plain transformers (benchmarks/bench_gpu.py).
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judgelab-hf")
+
+    async def _on_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
     @classmethod
     def from_loaded(cls, spec: HFBackendSpec, loaded: LoadedModel) -> HFBackend:
@@ -157,7 +168,7 @@ class HFBackend:
         return self._loaded
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._close)
+        await self._on_worker(self._close)
 
     def _close(self) -> None:
         with self._lock:
@@ -219,14 +230,14 @@ class HFBackend:
     ) -> list[Completion]:
         if not requests:
             return []
-        encoded = await asyncio.to_thread(self._encode_prompts, requests)
+        encoded = await self._on_worker(self._encode_prompts, requests)
         prompts = [ids for ids, _ in encoded]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[Completion | None] = [None] * len(prompts)
         bs = self.spec.batch_size
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
-            chunk = await asyncio.to_thread(
+            chunk = await self._on_worker(
                 self._generate_chunk, [prompts[i] for i in idx], [encoded[i][1] for i in idx], sampling
             )
             for i, c in zip(idx, chunk):
@@ -416,13 +427,13 @@ class HFBackend:
             raise ConfigError(f"duplicate candidates in {list(candidates)!r}")
         if not requests:
             return []
-        planned = await asyncio.to_thread(self._plan_requests, requests, tuple(candidates))
+        planned = await self._on_worker(self._plan_requests, requests, tuple(candidates))
         order = sorted(range(len(planned)), key=lambda i: len(planned[i][0]))
         results: list[dict[str, float] | None] = [None] * len(planned)
         bs = self.spec.batch_size
         for start in range(0, len(order), bs):
             idx = order[start:start + bs]
-            probs = await asyncio.to_thread(self._probs_chunk, [planned[i] for i in idx])
+            probs = await self._on_worker(self._probs_chunk, [planned[i] for i in idx])
             for i, p in zip(idx, probs):
                 results[i] = dict(zip(candidates, p))
         return [r for r in results if r is not None]
