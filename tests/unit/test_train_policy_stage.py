@@ -233,6 +233,25 @@ def test_scorer_pointwise_record_matches_the_contract():
     assert {"response", "proxy", "gold", "gold_reasoning"} <= set(row)
 
 
+def test_scorer_proxy_limit_scores_the_proxy_on_the_first_n_only():
+    calls = []
+
+    def counting(u):
+        calls.append(extract_block(u, "response"))
+        return f"Score: {len(extract_block(u, 'response').split())}"
+
+    proxy = Judge(JudgeSpec.model_validate({"backend": OPENAI, "name": "proxy"}), backend=Scripted(counting))
+    scorer = PolicyScorer(prompts=PROMPTS, proxy=proxy, proxy_kind="pointwise", gold=word_judge("gold"), proxy_limit=2)
+    samples = [SampleToScore("a", "one two", 2, "stop"), SampleToScore("b", "one two three four", 4, "stop"),
+               SampleToScore("c", "x y z", 3, "stop")]
+    rec = scorer.score(1, samples).record()
+    assert sorted(calls) == ["one two", "one two three four"]  # "x y z" never reaches the proxy
+    m = rec["metrics"]
+    assert m["reward/proxy"] == 3.0 and m["judge/invalid_rate"] == 0.0 and m["proxy/n"] == 2
+    assert m["reward/gold"] == 3.0  # the gold scores all three: (2 + 4 + 3) / 3
+    assert rec["per_prompt"]["proxy"] == [2.0, 4.0, None] and rec["per_prompt"]["gold"] == [2.0, 4.0, 3.0]
+
+
 def test_scorer_pairwise_proxy_is_the_win_value_against_step0():
     def longer(u):
         a, b = extract_block(u, "response_a"), extract_block(u, "response_b")

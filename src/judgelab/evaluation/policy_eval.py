@@ -113,7 +113,11 @@ class PolicyScorer:
         gold: Judge,
         extra: Mapping[str, Judge | EnsembleJudge] | None = None,
         loop: JudgeLoop | None = None,
+        proxy_limit: int | None = None,
     ) -> None:
+        """``proxy_limit``: score the proxy on only the first N samples of each call (their
+        ``per_prompt.proxy`` beyond N is null and ``proxy/n`` says how many were scored); the gold
+        and the extra judges score every sample."""
         if proxy_kind == "pairwise" and not isinstance(proxy, Judge):
             raise TypeError("a pairwise proxy must be a Judge")
         if gold.protocol != "pointwise":
@@ -128,6 +132,9 @@ class PolicyScorer:
             if name in ("proxy", "gold"):
                 raise DataError(f"extra judge name {name!r} is reserved", "rename the extra judge")
         self.loop = loop
+        if proxy_limit is not None and proxy_limit < 1:
+            raise ValueError(f"proxy_limit must be >= 1, not {proxy_limit}")
+        self.proxy_limit = proxy_limit
 
     def _info(self, prompt_id: str) -> PromptInfo:
         try:
@@ -164,17 +171,19 @@ class PolicyScorer:
 
         infos = [self._info(s.prompt_id) for s in samples]
         items = [PointwiseItem(i.instruction, s.response, rubric=i.rubric) for i, s in zip(infos, samples)]
-        proxy_task = self._proxy_values(samples, infos, baseline)
+        n_proxy = len(samples) if self.proxy_limit is None else min(self.proxy_limit, len(samples))
+        proxy_task = self._proxy_values(samples[:n_proxy], infos[:n_proxy], baseline)
         gold_task = self.gold.score_pointwise(items)
         extra_tasks = [j.score_pointwise(items) for j in self.extra.values()]
-        proxy_vals, gold_js, *extra_js = await asyncio.gather(proxy_task, gold_task, *extra_tasks)
+        proxy_scored, gold_js, *extra_js = await asyncio.gather(proxy_task, gold_task, *extra_tasks)
+        proxy_vals = list(proxy_scored) + [None] * (len(samples) - n_proxy)
         gold_vals = [j.reward if j.parsed else None for j in gold_js]
         metrics: dict[str, float | None] = {}
         per_prompt: dict[str, list[Any]] = {
             "prompt_ids": [s.prompt_id for s in samples], "proxy": proxy_vals, "gold": gold_vals,
         }
-        m, se, bad = compute_mean_se(proxy_vals)
-        metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad})
+        m, se, bad = compute_mean_se(proxy_scored)
+        metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad, "proxy/n": n_proxy})
         m, se, bad = compute_mean_se(gold_vals)
         metrics.update({"reward/gold": m, "reward/gold_se": se, "gold/invalid_rate": bad})
         extra_vals: dict[str, list[float | None]] = {}

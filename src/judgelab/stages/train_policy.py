@@ -108,6 +108,12 @@ class TrackingSpec(StrictModel):
     )
     every_steps: int = Field(5, ge=1, description="track every N optimizer steps (and step 0 and the last)")
     limit: int | None = Field(16, ge=1, description="use the first N held-out prompts; None = all")
+    proxy_limit: int | None = Field(
+        None,
+        ge=1,
+        description="score the proxy on only the first N of those prompts (a reasoning proxy costs "
+        "seconds per response on CPU); gold, KL and length use all; None = all",
+    )
     sampling: HeldOutSampling = Field(default_factory=HeldOutSampling)
     kl: bool = Field(True, description="estimate KL to the initial policy on the held-out samples")
     extra_judges: list[JudgeSpec] = Field(
@@ -388,7 +394,7 @@ def run_train_policy(
                 scorer = PolicyScorer(
                     prompts={r.id: PromptInfo(r.id, r.prompt, _rubric(r, cfg.rubric_key)) for r in held_out},
                     proxy=proxy, proxy_kind="pairwise" if isinstance(cfg.reward, PairwiseRewardSpec) else "pointwise",
-                    gold=gold, extra=extra, loop=loop,
+                    gold=gold, extra=extra, loop=loop, proxy_limit=cfg.tracking.proxy_limit,
                 )
                 writer = _TrackingWriter(
                     scorer,
