@@ -340,15 +340,17 @@ def run_study(config: StudyConfig, run_dir: str | Path) -> StudyResult:
             done.append({"step": step.name, "run_dir": str(step.run_dir), "skipped": False, "seconds": secs})
             run.manifest["steps"] = done
             run.save_manifest()
-        report = None
-        if config.report:
-            from judgelab.analysis.report import render_report
-
-            report = render_report(root, root / "report")
-            logger.info("report: %s", report)
         secs = time.perf_counter() - t0
+        # completed before the report is rendered, so the report shows the finished study; the
+        # report is not a step: every run of the command re-renders it (a failed render included)
         run.set_status("completed", steps=done, stats={"study/seconds": secs})
-    return StudyResult(root, done, report, secs)
+    report = None
+    if config.report:
+        from judgelab.analysis.report import render_report
+
+        report = render_report(root, root / "report")
+        logger.info("report: %s", report)
+    return StudyResult(root, done, report, time.perf_counter() - t0)
 
 
 __all__ = ["StudyConfig", "StudyPlan", "StudyResult", "is_complete", "run_study"]
