@@ -83,7 +83,8 @@ class PolicyModelSpec(StrictModel):
 
 
 class PolicyGRPOSpec(GRPOTrainSpec):
-    """``GRPOTrainSpec`` with CPU-scale policy defaults (SmolLM2-135M, 2 cores: ~10 s per step).
+    """``GRPOTrainSpec`` with CPU-scale policy defaults (SmolLM2-135M, 2 idle cores: 23–31 s per step
+    with an in-process non-reasoning SmolLM2 judge, 63–82 s with a reasoning one).
 
     Paper values (experiments/paper/train_policy.yaml): lr 1e-6, 8 rollouts, temperature 0.7,
     2048 completion tokens, β = 0 (no KL term), full fine-tuning in bf16.
