@@ -223,6 +223,16 @@ def test_study_report(tmp_path):
     assert (tmp_path / "rep" / "report.md").exists()
 
 
+def test_study_report_leaves_out_a_run_that_has_not_evaluated_yet(tmp_path):
+    study = make_study(tmp_path / "study", seeds=2)
+    running = study / "policies" / "proxy-plain" / "seed9"
+    running.mkdir()
+    (running / "tracking.jsonl").write_text("")  # created at start, first evaluation not written yet
+    render_report(study, tmp_path / "rep")
+    data = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
+    assert len(data["runs"]) == 4 and all(r["seed"] != "seed9" for r in data["runs"])
+
+
 def test_single_run_inside_study_finds_the_study_judge_eval(tmp_path):
     study = make_study(tmp_path / "study", seeds=1)
     rep = build_report(study / "policies" / "proxy-plain" / "seed0")

@@ -293,10 +293,11 @@ def find_runs(run_dir: str | Path) -> RunLayout:
         kind = "study"
         for judge_dir in sorted(p for p in (root / "policies").iterdir() if p.is_dir()):
             for seed_dir in sorted(p for p in judge_dir.iterdir() if p.is_dir()):
-                if (seed_dir / "tracking.jsonl").exists():
+                tpath = seed_dir / "tracking.jsonl"
+                if tpath.exists() and tpath.stat().st_size > 0:
                     runs.append(load_policy_run(seed_dir, judge=judge_dir.name))
-                else:
-                    logger.info("%s: no tracking.jsonl yet; left out of the report", seed_dir)
+                else:  # not started, or started and not yet at its first evaluation
+                    logger.info("%s: no tracking records yet; left out of the report", seed_dir)
         je_path = root / "judge_eval" / "judge_eval.json"
     elif (root / "judge_eval.json").exists():
         kind = "judge_eval"
