@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,10 @@ from judgelab.backends.factory import make_backend
 from judgelab.config.specs import BackendSpec, SamplingSpec
 from judgelab.config.stage import StageConfig
 from judgelab.data.records import Record, iter_records
-from judgelab.data.world.variants import VariantKind
+from judgelab.data.world.instruction import InstructionParseError
+from judgelab.data.world.variants import VariantKind, make_variants
 from judgelab.errors import DataError
-from judgelab.store.jsonl import iter_jsonl
+from judgelab.store.jsonl import JsonlAppender, iter_jsonl
 from judgelab.store.resumable import ResumableJob
 from judgelab.store.rundir import RunDir
 from judgelab.types import ChatMessage
@@ -177,12 +179,6 @@ def append_variants(path: Path, kinds: list[VariantKind], *, seed: int) -> int:
     ``off_topic`` takes the response of the next sampled record (in file order, cyclically)
     whose prompt is another topic family. Returns the number of records added.
     """
-    import random
-
-    from judgelab.data.world.instruction import InstructionParseError
-    from judgelab.data.world.variants import make_variants
-    from judgelab.store.jsonl import JsonlAppender
-
     rows = list(iter_jsonl(path))
     have = {str(r.get("id")) for r in rows}
     base = [r for r in rows if "variant" not in (r.get("meta") or {})]
