@@ -46,6 +46,15 @@ def test_mode_follows_recipe_and_contradictions_are_errors():
         cfg(recipe={"kind": "distill"}, mode="non_reasoning")
 
 
+def test_score_regression_is_for_pointwise_templates_and_nll_loss():
+    reg = {"kind": "sft", "train": {"score_regression_weight": 4.0}}
+    assert cfg(recipe=reg, template="pointwise-v1").recipe.train.score_regression_weight == 4.0
+    with pytest.raises(ValidationError, match="applies to pointwise judges"):
+        cfg(recipe=reg, template="pairwise-v1")
+    with pytest.raises(ValidationError, match="needs loss_type: nll"):
+        cfg(recipe={"kind": "sft", "train": {"score_regression_weight": 1.0, "loss_type": "dft"}})
+
+
 def test_rubric_guided_needs_a_rubric_template_and_vice_versa():
     cfg(recipe={"kind": "sft", "rubric_guided": True}, template="pointwise-rubric-v1")
     with pytest.raises(ValidationError, match="pointwise-rubric-v1"):

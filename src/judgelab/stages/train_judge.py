@@ -153,6 +153,12 @@ class TrainJudgeConfig(StageConfig):
             except ConfigError as e:
                 raise ValueError(f"{e.message}; {e.hint}") from None
             _check_template(tpl, r.rubric_guided)
+            if (isinstance(r, (SFTRecipe, DistillRecipe)) and r.train.score_regression_weight > 0
+                    and tpl.protocol != "pointwise"):
+                raise ValueError(
+                    f"recipe.train.score_regression_weight applies to pointwise judges; template "
+                    f"{tpl.name} is {tpl.protocol}: set it to 0"
+                )
         if (isinstance(r, DistillRecipe) and r.trace_effort not in (None, "high")
                 and r.require_effort_agreement and self.effort_reference is None):
             raise ValueError(
@@ -401,7 +407,8 @@ def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_n
         from judgelab.training.sft import SFTExample, train_sft
 
         sft = [SFTExample(ex.messages, ex.target, template_kwargs) for ex in examples]
-        return train_sft(model_name, sft, r.train, out_dir, **common)
+        score_range = (config.score_min, config.score_max) if protocol == "pointwise" else None
+        return train_sft(model_name, sft, r.train, out_dir, score_range=score_range, **common)
 
     from judgelab.rewards.judge_rewards import (
         make_pairwise_judge_reward,

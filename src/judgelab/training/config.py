@@ -119,12 +119,20 @@ class SFTTrainSpec(TrainSpec):
     max_length: int = Field(512, ge=8, description="prompt + completion tokens; longer is truncated")
     completion_only_loss: bool = Field(True, description="loss on completion tokens only")
     loss_type: Literal["nll", "dft"] = "nll"
+    score_regression_weight: float = Field(
+        0.0,
+        ge=0,
+        description="pointwise judges: add w·((E[s] − s)/(max − min))² at the verdict token, E[s] "
+        "read like the judges read it (regression-aware fine-tuning, RAFT); 0 = NLL only (paper)",
+    )
     packing: bool = False
     shuffle_dataset: bool = True
 
     @model_validator(mode="after")
     def _check_trl(self) -> SFTTrainSpec:
         check_trl_passthrough("sft", self.trl, first_class=set(type(self).model_fields))
+        if self.score_regression_weight > 0 and self.loss_type == "dft":
+            raise ValueError("score_regression_weight > 0 needs loss_type: nll (TRL's dft loss replaces the loss)")
         return self
 
 

@@ -109,16 +109,24 @@ def train_sft(
     trust_remote_code: bool = False,
     resume: ResumeMode = "auto",
     callbacks: Sequence[Any] = (),
+    score_range: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` on ``examples``; return where the final model was saved.
 
     ``model``: an alias, local folder or hub id (``judgelab.models.resolve``). ``resume``: "auto"
     continues from the newest ``output_dir/checkpoint-*`` if any, "never" starts fresh, or a path.
     ``callbacks``: transformers ``TrainerCallback``s (e.g. a gold-agreement probe from the stage).
+    ``score_range``: (min, max) of a pointwise judge's scale; needed when
+    ``spec.score_regression_weight > 0`` (``judgelab.training.score_loss``).
     """
     from datasets import Dataset
     from trl import SFTTrainer
 
+    if spec.score_regression_weight > 0 and score_range is None:
+        raise ConfigError(
+            "score_regression_weight > 0 needs a pointwise score range",
+            "score regression applies to pointwise judges only; set it to 0 for pairwise data",
+        )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = sft_rows(examples)
@@ -128,18 +136,28 @@ def train_sft(
         model, revision=revision, trust_remote_code=trust_remote_code
     )
     apply_trainable_selection(lm, spec)
-    trainer = SFTTrainer(
+    trainer_cls: Any = SFTTrainer
+    extra: dict[str, Any] = {}
+    if spec.score_regression_weight > 0:
+        from judgelab.training.score_loss import score_regression_trainer_class, score_tokens
+
+        assert score_range is not None
+        trainer_cls = score_regression_trainer_class()
+        extra = {"score_tokens": score_tokens(tokenizer, *score_range),
+                 "score_weight": spec.score_regression_weight}
+    trainer = trainer_cls(
         model=lm,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=build_peft_config(spec),
         callbacks=list(callbacks) or None,
+        **extra,
     )
     trainable, total = count_params(trainer.model)
     logger.info(
-        "SFT %s on %d examples: %s, %d/%d params trainable, resume=%s",
-        resolved, len(rows), spec.finetune, trainable, total, resume_from,
+        "SFT %s on %d examples: %s, %d/%d params trainable, score regression w=%s, resume=%s",
+        resolved, len(rows), spec.finetune, trainable, total, spec.score_regression_weight, resume_from,
     )
     return train_and_save(trainer, tokenizer, spec, output_dir, resume_from, trainable, total)
 
