@@ -8,6 +8,11 @@ points (``judgelab.training.sft.train_sft`` / ``judgelab.training.grpo.train_grp
 
 - SFT score-only (target ``Score: N``) vs trace+score (the rules gold's checklist trace, then the
   score), each with full fine-tuning, the top 10 layers only, and LoRA r=32 on all linear layers;
+- score-only LoRA with the regression-aware loss (``score_regression_weight``): ``-reg`` is
+  judgelab's trainer (TRL's fused NLL + the score rows of the LM head on the hooked hidden state),
+  ``-regnaive`` the same loss through TRL's ``compute_loss_func`` (full-vocabulary logits, and TRL
+  runs a second, no-grad forward for its metrics); the table's last column is each row's step time
+  relative to plain ``sft-score-lora``;
 - one GRPO step: 8 rollouts (2 prompts × 4) of up to 48 new tokens, judge-GRPO reward (the rules
   gold's score as ``gold_score``, the completion's parsed ``Score: N``).
 
@@ -28,10 +33,12 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 ROWS = [
     "sft-score-full", "sft-score-top10", "sft-score-lora",
+    "sft-score-lora-reg", "sft-score-lora-regnaive",
     "sft-trace-full", "sft-trace-top10", "sft-trace-lora",
     "grpo",
 ]
@@ -90,7 +97,7 @@ def run_sft(row: str, model: str, items: list[dict[str, Any]], steps: int, promp
     from judgelab.training.config import LoraSpec, SFTTrainSpec
     from judgelab.training.sft import SFTExample, train_sft
 
-    _, target, mode = row.split("-")
+    _, target, mode, *loss = row.split("-")
     reasoning = target == "trace"
     examples = [
         SFTExample(
@@ -110,14 +117,55 @@ def run_sft(row: str, model: str, items: list[dict[str, Any]], steps: int, promp
         kw["lora"] = LoraSpec(r=32, alpha=64)
     if mode == "top10":
         kw["train_top_layers"] = 10
+    if loss == ["reg"]:
+        kw["score_regression_weight"] = 20.0
     spec = SFTTrainSpec(
         learning_rate=1e-5, max_steps=steps, per_device_train_batch_size=8, save_steps=10**6,
         logging_steps=10**6, max_length=1024, **kw,
     )
     timer = StepTimer()
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as out:
-        res = train_sft(model, examples, spec, out, resume="never", callbacks=[timer])
+        if loss == ["regnaive"]:
+            res = naive_regression_sft(model, examples, spec, out, timer)
+        else:
+            res = train_sft(model, examples, spec, out, resume="never", callbacks=[timer], score_range=(0, 9))
     return {"times": timer.times, "tokens": statistics.mean(lengths), "trainable": res.trainable_params}
+
+
+def naive_regression_sft(model: str, examples: list[Any], spec: Any, out: str, timer: Any) -> Any:
+    """The same NLL + 20·((E[s] − s)/9)² loss through TRL's ``compute_loss_func`` (the baseline)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from judgelab.training.model_setup import (
+        build_peft_config,
+        count_params,
+        load_model_for_training,
+        train_and_save,
+    )
+    from judgelab.training.score_loss import score_tokens, verdict_positions
+    from judgelab.training.sft import build_sft_config, sft_rows
+
+    lm, tok, _ = load_model_for_training(model)
+    st = score_tokens(tok, 0, 9)
+    ids = torch.tensor(st.ids)
+
+    def loss_func(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        logits = outputs.logits[:, :-1].float()
+        target = labels[:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
+                                                ignore_index=-100, reduction="sum")
+        nll = nll / (num_items_in_batch if num_items_in_batch is not None else (target != -100).sum())
+        rows, pos, gold = verdict_positions(labels, st, tok)
+        p = torch.softmax(outputs.logits[rows, pos][:, ids].float(), -1)
+        expected = (p * torch.arange(10.0)).sum(-1)
+        return nll + 20.0 * (((expected - gold) / 9) ** 2).mean()
+
+    trainer = SFTTrainer(model=lm, args=build_sft_config(spec, Path(out)),
+                         train_dataset=Dataset.from_list(sft_rows(examples)), processing_class=tok,
+                         peft_config=build_peft_config(spec), callbacks=[timer], compute_loss_func=loss_func)
+    return train_and_save(trainer, tok, spec, Path(out), None, *count_params(trainer.model))
 
 
 def run_grpo(model: str, items: list[dict[str, Any]], steps: int, prompt: str) -> dict[str, Any]:
@@ -173,12 +221,17 @@ def main(argv: list[str]) -> int:
     sys.stdout.write(
         f"\nSmolLM2-135M judge training, batch 8, fp32, {args.threads} threads, prompt={args.prompt}\n"
     )
-    sys.stdout.write(f"{'row':<18}{'s/step':>9}{'min':>8}{'max':>8}{'tok/seq':>9}{'trainable':>12}{'load':>7}\n")
+    sys.stdout.write(
+        f"{'row':<24}{'s/step':>9}{'min':>8}{'max':>8}{'tok/seq':>9}{'trainable':>12}{'load':>7}{'vs lora':>9}\n"
+    )
+    base = results.get("sft-score-lora")
     for row, r in results.items():
         timed = r["times"][1:]
+        ratio = (f"{statistics.median(timed) / statistics.median(base['times'][1:]):>8.2f}x"
+                 if base and row.startswith("sft-score-lora") else f"{'':>9}")
         sys.stdout.write(
-            f"{row:<18}{statistics.median(timed):>9.1f}{min(timed):>8.1f}{max(timed):>8.1f}"
-            f"{r['tokens']:>9.0f}{r['trainable'] / 1e6:>11.1f}M{r['load']:>7.1f}\n"
+            f"{row:<24}{statistics.median(timed):>9.1f}{min(timed):>8.1f}{max(timed):>8.1f}"
+            f"{r['tokens']:>9.0f}{r['trainable'] / 1e6:>11.1f}M{r['load']:>7.1f}{ratio}\n"
         )
     return 0
 

@@ -114,8 +114,10 @@ def test_training_expected_score_equals_the_judge_readout(smollm2_hf_dir, tmp_pa
         # the trainer's sampler shuffles: the gold scores (distinct per case) tell the rows apart
         assert rows.tolist() == [0, 1, 2] and sorted(gold.tolist()) == [1.0, 4.0, 7.0]
         causal_lm = trainer._causal_lm()
-        captured = []
-        handle = causal_lm.base_model.register_forward_hook(lambda m, a, o: captured.append(o.last_hidden_state))
+        captured: list[torch.Tensor] = []
+        handle = causal_lm.base_model.register_forward_hook(
+            lambda m, a, o, store=captured: store.append(o.last_hidden_state)
+        )
         with torch.no_grad():
             trainer.model.eval()
             trainer.model(**{k: v for k, v in batch.items() if k != "labels"})
