@@ -149,9 +149,14 @@ def build_peft_config(spec: TrainSpec) -> Any:
 
 def common_trainer_kwargs(spec: TrainSpec, output_dir: Path) -> dict[str, Any]:
     """TrainingArguments fields shared by SFTConfig and GRPOConfig, all explicit."""
+    import torch
+
     precision = resolve_precision(spec)
     return {
         "output_dir": str(output_dir),
+        # without CUDA, transformers treats a torchrun / accelerate launch as independent processes
+        # unless use_cpu is set: with it, N CPU processes train one model with DDP over gloo
+        "use_cpu": not torch.cuda.is_available(),
         "learning_rate": spec.learning_rate,
         "lr_scheduler_type": spec.lr_scheduler_type,
         "warmup_steps": spec.warmup_steps,
@@ -208,16 +213,34 @@ def count_params(lm: Any) -> tuple[int, int]:
 
 
 def save_final(trainer: Any, tokenizer: Any, spec: TrainSpec, output_dir: Path) -> Path:
-    """Save the trained model (LoRA merged if configured) + tokenizer to ``output_dir/final``."""
+    """Save the trained model (LoRA merged if configured) + tokenizer to ``output_dir/final``.
+
+    Every rank calls this; only the main process writes. Full fine-tuning goes through
+    ``trainer.save_model``, which gathers ZeRO-3 / FSDP shards first. A LoRA merge needs the whole
+    model in one process: with DDP (or one process) rank 0 merges its replica; under ZeRO-3 / FSDP
+    it is refused (save the adapter: ``lora.merge_on_save: false``).
+    """
     final = output_dir / FINAL_DIRNAME
-    lm = trainer.model
+    sharded = trainer.is_fsdp_enabled or (
+        trainer.is_deepspeed_enabled and getattr(trainer.accelerator.state.deepspeed_plugin, "zero_stage", 0) == 3
+    )
     if spec.finetune == "lora" and spec.lora.merge_on_save:
-        lm = lm.merge_and_unload()
-    lm.save_pretrained(str(final))
-    tokenizer.save_pretrained(str(final))
-    gen_cfg = getattr(lm, "generation_config", None)
-    if gen_cfg is not None:
-        gen_cfg.save_pretrained(str(final))
+        if sharded:
+            raise ConfigError(
+                "cannot merge LoRA adapters into sharded (ZeRO-3 / FSDP) weights",
+                "set lora.merge_on_save: false to save the adapter, or train with DDP / ZeRO-2",
+            )
+        if trainer.args.should_save:
+            lm = trainer.model.merge_and_unload()
+            lm.save_pretrained(str(final))
+            gen_cfg = getattr(lm, "generation_config", None)
+            if gen_cfg is not None:
+                gen_cfg.save_pretrained(str(final))
+    else:
+        trainer.save_model(str(final))  # gathers sharded weights; writes on the main process only
+    if trainer.args.should_save:
+        tokenizer.save_pretrained(str(final))
+    trainer.accelerator.wait_for_everyone()
     return final
 
 
@@ -249,7 +272,9 @@ def train_and_save(
         total_params=total,
         log_history=list(trainer.state.log_history),
     )
-    write_result(result)
+    if trainer.args.should_save:
+        write_result(result)
+    trainer.accelerator.wait_for_everyone()
     return result
 
 
