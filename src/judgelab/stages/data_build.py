@@ -36,7 +36,7 @@ from judgelab.data.splits import (
 from judgelab.data.world.generate import family_ids, generate_prompts
 from judgelab.errors import RunDirError
 from judgelab.store.jsonl import write_json_atomic, write_text_atomic
-from judgelab.store.rundir import RunDir, config_hash
+from judgelab.store.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def run_data_build(cfg: DataBuildConfig, run_dir: str | Path) -> DataBuildResult
     if (Path(run_dir) / "manifest.json").exists():
         prev = RunDir.load(run_dir)
         m = prev.manifest
-        if m.get("stage") == STAGE and m.get("config_hash") == config_hash(cfg) and prev.completed:
+        if m.get("stage") == STAGE and prev.holds(cfg) and prev.completed:
             log.info("data build in %s is already complete; nothing to do", prev.path)
             try:
                 return _result(prev)

@@ -51,7 +51,7 @@ from judgelab.judges.judge import Judge, JudgeSpec
 from judgelab.judges.templates import get_template
 from judgelab.judges.types import Judgement, PairwiseItem, PointwiseItem
 from judgelab.store.jsonl import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from judgelab.store.rundir import RunDir, config_hash
+from judgelab.store.rundir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _completed(config: EvalJudgeConfig, run_dir: Path) -> EvalJudgeResult | None
         return None
     prev = RunDir.load(run_dir)
     m = prev.manifest
-    if m.get("stage") != STAGE or m.get("config_hash") != config_hash(config) or not prev.completed:
+    if m.get("stage") != STAGE or not prev.holds(config) or not prev.completed:
         return None
     try:
         doc = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))

@@ -39,7 +39,7 @@ from judgelab.rewards.policy_reward import (
     build_reward_judge,
 )
 from judgelab.store.jsonl import JsonlAppender, iter_jsonl, write_jsonl_atomic
-from judgelab.store.rundir import RunDir, config_hash
+from judgelab.store.rundir import RunDir
 from judgelab.training.heldout import HeldOutSampling
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
     if (run_dir / "manifest.json").exists():
         prev = RunDir.load(run_dir)
         m = prev.manifest
-        if m.get("stage") == STAGE and m.get("config_hash") == config_hash(cfg) and prev.completed:
+        if m.get("stage") == STAGE and prev.holds(cfg) and prev.completed:
             logger.info("eval-policy in %s is already complete; nothing to do", run_dir)
             steps = sorted(int(r["step"]) for r in iter_jsonl(run_dir / TRACKING_FILE))
             return EvalPolicyResult(run_dir, run_dir / TRACKING_FILE, steps, [], 0.0, skipped=True)

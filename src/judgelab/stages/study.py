@@ -36,7 +36,7 @@ from judgelab.config.stage import StageConfig
 from judgelab.data.world.variants import VariantKind
 from judgelab.errors import ConfigError
 from judgelab.judges.judge import JudgeSpec
-from judgelab.store.rundir import RunDir, config_hash
+from judgelab.store.rundir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -303,8 +303,8 @@ def is_complete(run_dir: Path, config: BaseModel) -> bool:
     """True when ``run_dir`` holds a completed run of exactly ``config``."""
     if not (run_dir / "manifest.json").exists():
         return False
-    m = RunDir.load(run_dir).manifest
-    return m.get("status") == "completed" and m.get("config_hash") == config_hash(config)
+    run = RunDir.load(run_dir)
+    return run.completed and run.holds(config)
 
 
 # ------------------------------------------------------------------------------------ run

@@ -53,7 +53,7 @@ from judgelab.judges.judge import JudgeSpec, Readout
 from judgelab.judges.templates import JudgeTemplate, get_template
 from judgelab.judges.types import Mode
 from judgelab.store.jsonl import write_jsonl_atomic, write_text_atomic
-from judgelab.store.rundir import RunDir, config_hash
+from judgelab.store.rundir import RunDir
 from judgelab.training.config import DistillRecipe, GRPORecipe, JudgeRecipe, SFTRecipe
 from judgelab.training.model_setup import FINAL_DIRNAME
 
@@ -305,7 +305,7 @@ def _completed(config: TrainJudgeConfig, run_dir: Path) -> TrainJudgeResult | No
         return None
     prev = RunDir.load(run_dir)
     m = prev.manifest
-    if m.get("stage") != STAGE or m.get("config_hash") != config_hash(config) or not prev.completed:
+    if m.get("stage") != STAGE or not prev.holds(config) or not prev.completed:
         return None
     if not (run_dir / JUDGE_SPEC_FILE).is_file():
         raise RunDirError(f"{run_dir} is marked complete but has no {JUDGE_SPEC_FILE}", "delete it and rerun")

@@ -59,7 +59,7 @@ from judgelab.rewards.policy_reward import (
     make_policy_reward,
 )
 from judgelab.store.jsonl import JsonlAppender, iter_jsonl, write_jsonl_atomic
-from judgelab.store.rundir import RunDir, config_hash
+from judgelab.store.rundir import RunDir
 from judgelab.training.config import GRPOTrainSpec
 from judgelab.training.heldout import HeldOutSampling
 
@@ -246,7 +246,7 @@ def _completed(cfg: TrainPolicyConfig, run_dir: Path) -> TrainPolicyResult | Non
         return None
     prev = RunDir.load(run_dir)
     m = prev.manifest
-    if m.get("stage") != STAGE or m.get("config_hash") != config_hash(cfg) or not prev.completed:
+    if m.get("stage") != STAGE or not prev.holds(cfg) or not prev.completed:
         return None
     logger.info("train-policy in %s is already complete; nothing to do", run_dir)
     try:

@@ -9,6 +9,14 @@ Layout::
 
 ``RunDir.open`` refuses a directory that holds a run of a *different* config (same stage + hash
 is a resume), so results from two configs never mix in one folder.
+
+One exception keeps runs resumable across judgelab upgrades: when the stored ``config.yaml``
+differs from the new config *only* by fields this version added since (absent from the stored
+file, at their schema default in the new config), it is the same experiment. ``RunDir.holds``
+accepts it, and ``RunDir.open`` records the new hash with the added fields listed under
+``config_migrations`` in the manifest. A changed value, a removed field, or a new field set to
+anything but its default is still a different config. (Fields of free-form dicts, such as a
+study's stage bodies, have no schema default and never qualify.)
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from judgelab.errors import RunDirError
 from judgelab.store.jsonl import write_json_atomic, write_text_atomic
@@ -90,6 +99,59 @@ def config_hash(config: BaseModel | dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def added_default_fields(stored: Any, config: Any, path: str = "") -> list[str] | None:
+    """The dotted paths of fields present in ``config`` but absent from the ``stored`` config
+    dict, each at its schema default; None when anything else differs (see the module docstring)."""
+    if isinstance(config, BaseModel):
+        if not isinstance(stored, dict):
+            return None
+        fields = type(config).model_fields
+        if set(stored) - set(fields):
+            return None  # a field was removed or renamed
+        added: list[str] = []
+        for name, info in fields.items():
+            where = f"{path}.{name}" if path else name
+            value = getattr(config, name)
+            if name not in stored:
+                if info.is_required():
+                    return None
+                default = info.get_default(call_default_factory=True)
+                if to_jsonable_python(default) != to_jsonable_python(value):
+                    return None
+                added.append(where)
+                continue
+            sub = added_default_fields(stored[name], value, where)
+            if sub is None:
+                return None
+            added += sub
+        return added
+    if isinstance(config, (list, tuple)):
+        if not isinstance(stored, list) or len(stored) != len(config):
+            return None
+        out: list[str] = []
+        for i, (a, b) in enumerate(zip(stored, config)):
+            sub = added_default_fields(a, b, f"{path}[{i}]")
+            if sub is None:
+                return None
+            out += sub
+        return out
+    if isinstance(config, dict) and any(isinstance(v, BaseModel) for v in config.values()):
+        if not isinstance(stored, dict) or set(stored) != set(config):
+            return None
+        out = []
+        for k, v in config.items():
+            sub = added_default_fields(stored[k], v, f"{path}.{k}")
+            if sub is None:
+                return None
+            out += sub
+        return out
+    return [] if _canonical(stored) == _canonical(to_jsonable_python(config)) else None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -125,6 +187,17 @@ class RunDir:
                 raise RunDirError(
                     f"{mpath} is not valid JSON", "delete the run directory or pick another one"
                 ) from e
+            if manifest.get("stage") == stage and manifest.get("config_hash") != chash:
+                added = cls(path, manifest)._added_fields(config)
+                if added:  # the same experiment; fields added to judgelab since, at their defaults
+                    manifest.setdefault("config_migrations", []).append(
+                        {"from_hash": manifest.get("config_hash"), "added_default_fields": added, "at": _now()}
+                    )
+                    manifest["config_hash"] = chash
+                    write_text_atomic(
+                        path / "config.yaml",
+                        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
+                    )
             if manifest.get("stage") != stage or manifest.get("config_hash") != chash:
                 raise RunDirError(
                     f"{path} holds a run of stage {manifest.get('stage')!r} with a different config "
@@ -173,6 +246,20 @@ class RunDir:
         if not mpath.exists():
             raise RunDirError(f"{path} has no manifest.json", "is this a judgelab run directory?")
         return cls(path, json.loads(mpath.read_text(encoding="utf-8")))
+
+    def holds(self, config: BaseModel) -> bool:
+        """True when this run was made with ``config``: the same hash, or a stored config that lacks
+        only fields added to judgelab since, each at its default (see the module docstring)."""
+        if self.manifest.get("config_hash") == config_hash(config):
+            return True
+        return bool(self._added_fields(config))
+
+    def _added_fields(self, config: BaseModel) -> list[str] | None:
+        try:
+            stored = self.config_dict()
+        except (OSError, yaml.YAMLError):
+            return None
+        return added_default_fields(stored, config)
 
     # ------------------------------------------------------------------ manifest
     def save_manifest(self) -> None:
@@ -224,4 +311,4 @@ class RunDir:
         return yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
 
 
-__all__ = ["MANIFEST_SCHEMA", "RunDir", "config_hash", "git_sha", "package_versions"]
+__all__ = ["MANIFEST_SCHEMA", "RunDir", "added_default_fields", "config_hash", "git_sha", "package_versions"]
