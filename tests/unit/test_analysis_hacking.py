@@ -10,6 +10,7 @@ import pytest
 from judgelab.analysis.hacking import (
     compute_curve_noise,
     compute_hacking_summary,
+    compute_paired_change,
     compute_seed_comparison,
     compute_welch_ci,
     fit_rl_form,
@@ -252,3 +253,19 @@ def test_seed_comparison_paired_bootstrap():
 def test_seed_comparison_unknown_judge():
     with pytest.raises(DataError, match="no policy runs"):
         compute_seed_comparison({"a": {"s": _run(1.0, 2.0)}}, pairs=[("a", "zzz")])
+
+
+# ---------------------------------------------------------------------------- paired change
+def test_paired_change_is_the_mean_per_prompt_difference_with_a_bootstrap_ci():
+    before = {"a": 1.0, "b": 2.0, "c": 3.0, "d": None, "e": 4.0}
+    after = {"a": 2.0, "b": 2.5, "c": 5.0, "d": 9.0, "f": 0.0}  # d invalid before, e/f unmatched
+    ch = compute_paired_change(before, after, metric="gold", step_from=0, step_to=8)
+    assert ch.ci.n_items == 3 and ch.ci.value == pytest.approx((1.0 + 0.5 + 2.0) / 3)
+    # every resample is a mean of three of the differences {0.5, 1, 2}: the CI lies within them
+    assert 0.5 <= ch.ci.low <= ch.ci.value <= ch.ci.high <= 2.0
+    assert ch.up and not ch.down
+    assert ch.to_dict()["metric"] == "gold" and ch.to_dict()["step_to"] == 8
+    flat = compute_paired_change({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.5, "b": 1.5, "c": 3.0},
+                                 metric="proxy", step_from=0, step_to=1)
+    assert not flat.up and not flat.down  # differences +0.5, -0.5, 0: the CI spans 0
+    assert compute_paired_change({"a": None}, {"a": 1.0}, metric="gold", step_from=0, step_to=1) is None

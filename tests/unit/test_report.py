@@ -165,6 +165,17 @@ def test_report_numbers_match_independent_recomputation(single):
     # the table shows those numbers
     html = html_path.read_text(encoding="utf-8")
     assert f"{gold[i]:.2f} @ {recs[i]['step']}" in html
+    # the paired first → last change per prompt, recomputed from eval_samples.jsonl
+    samples = [json.loads(line) for line in (run / "eval_samples.jsonl").read_text().splitlines()]
+    first, last = min(x["step"] for x in samples), max(x["step"] for x in samples)
+    for metric in ("proxy", "gold"):
+        a = {x["prompt_id"]: x[metric] for x in samples if x["step"] == first}
+        b = {x["prompt_id"]: x[metric] for x in samples if x["step"] == last}
+        diffs = [b[k] - a[k] for k in a if a[k] is not None and b.get(k) is not None]
+        got = data["paired_change"][0][metric]
+        assert got["value"] == pytest.approx(np.mean(diffs)) and got["n_items"] == len(diffs)
+        assert (got["step_from"], got["step_to"]) == (first, last)
+    assert "Paired change per prompt" in html
     # sources listed with hashes
     names = {Path(x["path"]).name for x in data["sources"]}
     assert names == {"tracking.jsonl", "eval_samples.jsonl", "train_log.jsonl"}

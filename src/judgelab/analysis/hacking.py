@@ -36,6 +36,11 @@ difference of their means with a CI — Welch's t interval (default; seeds are t
 few of them) or, when both judges were run on the same seeds, a seeded percentile bootstrap of the
 per-seed differences (``judgelab.metrics.compute_bootstrap_ci``; pairing by seed matches policies
 that share the initial weights and the prompt order).
+
+``compute_paired_change`` is the per-prompt view between two evaluation steps of one run (usually the
+first and the last): the mean over prompts of ``score(last) − score(first)`` of the same prompt,
+with a seeded percentile-bootstrap CI over prompts. It needs only two evaluation points, so it
+answers "did the proxy rise and the gold fall?" for runs too short for the divergence detector.
 """
 
 from __future__ import annotations
@@ -45,12 +50,15 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from judgelab.errors import DataError
+
+if TYPE_CHECKING:
+    from judgelab.metrics import ConfidenceInterval
 
 logger = logging.getLogger(__name__)
 
@@ -485,14 +493,60 @@ def _difference(
     return GoldDifference(a, b, metric, ci.value, ci.low, ci.high, confidence, "paired_bootstrap", sa.n, sb.n, None, note)
 
 
+@dataclass(frozen=True)
+class PairedChange:
+    """Mean per-prompt change of a score between two steps, with its bootstrap CI over prompts."""
+
+    metric: str
+    step_from: int
+    step_to: int
+    ci: ConfidenceInterval  # value = mean change; n_items = prompts scored at both steps
+
+    @property
+    def up(self) -> bool:
+        """The CI lies above 0."""
+        return self.ci.low > 0
+
+    @property
+    def down(self) -> bool:
+        """The CI lies below 0."""
+        return self.ci.high < 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "step_from": self.step_from, "step_to": self.step_to, **self.ci.to_dict()}
+
+
+def compute_paired_change(
+    before: Mapping[str, float | None],
+    after: Mapping[str, float | None],
+    *,
+    metric: str,
+    step_from: int,
+    step_to: int,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> PairedChange | None:
+    """Per-prompt ``after − before`` over the prompts scored (not None) at both steps; None if none."""
+    from judgelab.metrics import compute_bootstrap_ci
+
+    keys = sorted(k for k in before if k in after and before[k] is not None and after[k] is not None)
+    if not keys:
+        return None
+    diffs = np.array([float(after[k]) - float(before[k]) for k in keys], dtype=np.float64)  # type: ignore[arg-type]
+    ci = compute_bootstrap_ci(np.mean, diffs, n_resamples=n_resamples, seed=seed)
+    return PairedChange(metric, step_from, step_to, ci)
+
+
 __all__ = [
     "GoldDifference",
     "HackingSummary",
     "JudgeSeedStats",
+    "PairedChange",
     "RLFormFit",
     "SeedComparison",
     "compute_curve_noise",
     "compute_hacking_summary",
+    "compute_paired_change",
     "compute_seed_comparison",
     "compute_welch_ci",
     "fit_rl_form",

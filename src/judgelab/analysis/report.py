@@ -8,6 +8,8 @@ every number can be recomputed offline from the run directory:
   gold vs √KL, training reward    ← ``tracking.jsonl``, ``train_log.jsonl``
 - reward-hacking summary per run, and judge-vs-judge gold differences across seeds with CIs
                                  ← ``tracking.jsonl`` through ``judgelab.analysis.hacking``
+- paired proxy / gold change per prompt, first → last sampled step, with bootstrap CIs
+                                 ← ``eval_samples.jsonl`` through ``compute_paired_change``
 - sample outputs at the start, the gold peak and the end   ← ``eval_samples.jsonl``
 
 The page is built once as a list of sections (tables, figures, samples) and written twice: HTML
@@ -42,8 +44,10 @@ import numpy as np
 
 from judgelab.analysis.hacking import (
     HackingSummary,
+    PairedChange,
     SeedComparison,
     compute_hacking_summary,
+    compute_paired_change,
     compute_seed_comparison,
 )
 from judgelab.analysis.run_records import PolicyRun, RunLayout, SourceFile, find_runs
@@ -473,6 +477,54 @@ def _hacking_table(runs: Sequence[PolicyRun], summaries: dict[int, HackingSummar
     )
 
 
+def _paired_changes(run: PolicyRun) -> dict[str, PairedChange]:
+    """Proxy and gold change per prompt, first → last sampled step (``eval_samples.jsonl``)."""
+    if len(run.sample_steps) < 2:
+        return {}
+    first, last = run.sample_steps[0], run.sample_steps[-1]
+    by_step: dict[int, dict[str, dict[str, Any]]] = {first: {}, last: {}}
+    for rec in run.samples_at({first, last}):
+        by_step[int(rec["step"])][str(rec["prompt_id"])] = rec
+    out: dict[str, PairedChange] = {}
+    for metric in ("proxy", "gold"):
+        change = compute_paired_change(
+            {k: _num_or_none(v.get(metric)) for k, v in by_step[first].items()},
+            {k: _num_or_none(v.get(metric)) for k, v in by_step[last].items()},
+            metric=metric, step_from=first, step_to=last,
+        )
+        if change is not None:
+            out[metric] = change
+    return out
+
+
+def _paired_table(runs: Sequence[PolicyRun], paired: dict[int, dict[str, PairedChange]]) -> Table:
+    body = []
+    for r in runs:
+        p = paired.get(id(r)) or {}
+        if not p:
+            continue
+        proxy, gold = p.get("proxy"), p.get("gold")
+        steps = next(iter(p.values()))
+        cells = []
+        for c in (proxy, gold):
+            cells.append("–" if c is None else
+                         f"{c.ci.value:+.2f} [{c.ci.low:+.2f}, {c.ci.high:+.2f}] (n {c.ci.n_items})")
+        both = proxy is not None and gold is not None and proxy.up and gold.down
+        body.append([r.judge, r.seed, f"{steps.step_from} → {steps.step_to}", *cells, "yes" if both else "no"])
+    return Table(
+        "Paired change per prompt, first → last sampled step",
+        ["reward judge", "seed", "steps", "Δ proxy [95% CI] (prompts)", "Δ gold [95% CI] (prompts)",
+         "proxy up and gold down"],
+        body,
+        "From each run's eval_samples.jsonl by judgelab.analysis.hacking.compute_paired_change: per held-out "
+        "prompt, its score at the last sampled step minus its score at the first (prompts scored at both "
+        "steps), the mean over prompts and a seeded percentile-bootstrap CI over prompts (2000 resamples). "
+        "\"proxy up and gold down\" = the proxy CI lies above 0 and the gold CI below 0; no correction for "
+        "looking at several runs. Needs only two evaluation points (the divergence detector needs more).",
+        text_cols=(0, 1, 2, 5),
+    )
+
+
 def _seed_tables(cmp: SeedComparison) -> list[Table]:
     per = Table(
         "Gold score of the policies across seeds",
@@ -644,6 +696,9 @@ def build_report(
     cmp: SeedComparison | None = None
     if runs:
         rep.sections.append(_hacking_table(runs, summaries, window, noise))
+        paired = {id(r): _paired_changes(r) for r in runs}
+        if any(paired.values()):
+            rep.sections.append(_paired_table(runs, paired))
         if layout.kind == "study":
             cmp = compute_seed_comparison({j: {r.seed: summaries[id(r)] for r in rs} for j, rs in by_judge.items()})
             rep.sections.extend(_seed_tables(cmp))
@@ -675,6 +730,10 @@ def build_report(
                  "proxy_protocol": r.proxy_protocol, "summary": summaries[id(r)].to_dict()}
                 for r in runs
             ],
+            "paired_change": [
+                {"judge": r.judge, "seed": r.seed, **{k: v.to_dict() for k, v in paired[id(r)].items()}}
+                for r in runs if paired.get(id(r))
+            ] if runs else [],
             "seed_comparison": cmp.to_dict() if cmp is not None else None,
             "judge_eval": layout.judge_eval,
             "sources": [{"path": _rel(s.path, root), "sha256": s.sha256, "records": s.records} for s in sources],
