@@ -126,3 +126,13 @@ def test_anything_else_is_still_a_different_config(tmp_path, new):
 def test_a_removed_field_is_a_different_config(tmp_path):
     path = _old_run(tmp_path)
     assert not RunDir.load(path).holds(Cfg(name="x"))  # OldCfg's inner / items are gone
+
+
+def test_completed_run_of_needs_stage_status_and_config(tmp_path):
+    path = _old_run(tmp_path, inner=Inner(lr=0.5))
+    run = RunDir.load(path)
+    assert run.completed_run_of("demo", NewCfg(inner=Inner2(lr=0.5)))  # added defaults only
+    assert not run.completed_run_of("other", NewCfg(inner=Inner2(lr=0.5)))
+    assert not run.completed_run_of("demo", NewCfg(inner=Inner2(lr=0.25)))
+    run.set_status("interrupted")
+    assert not run.completed_run_of("demo", NewCfg(inner=Inner2(lr=0.5)))

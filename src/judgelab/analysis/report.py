@@ -694,9 +694,9 @@ def build_report(
     if left_out:
         rep.sections.append(Text("Runs left out", "; ".join(left_out)))
     cmp: SeedComparison | None = None
+    paired = {id(r): _paired_changes(r) for r in runs}
     if runs:
         rep.sections.append(_hacking_table(runs, summaries, window, noise))
-        paired = {id(r): _paired_changes(r) for r in runs}
         if any(paired.values()):
             rep.sections.append(_paired_table(runs, paired))
         if layout.kind == "study":
@@ -732,8 +732,8 @@ def build_report(
             ],
             "paired_change": [
                 {"judge": r.judge, "seed": r.seed, **{k: v.to_dict() for k, v in paired[id(r)].items()}}
-                for r in runs if paired.get(id(r))
-            ] if runs else [],
+                for r in runs if paired[id(r)]
+            ],
             "seed_comparison": cmp.to_dict() if cmp is not None else None,
             "judge_eval": layout.judge_eval,
             "sources": [{"path": _rel(s.path, root), "sha256": s.sha256, "records": s.records} for s in sources],

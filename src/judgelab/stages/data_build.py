@@ -140,8 +140,7 @@ def run_data_build(cfg: DataBuildConfig, run_dir: str | Path) -> DataBuildResult
     """Build the splits and the data card into ``run_dir`` (see the module docstring)."""
     if (Path(run_dir) / "manifest.json").exists():
         prev = RunDir.load(run_dir)
-        m = prev.manifest
-        if m.get("stage") == STAGE and prev.holds(cfg) and prev.completed:
+        if prev.completed_run_of(STAGE, cfg):
             log.info("data build in %s is already complete; nothing to do", prev.path)
             try:
                 return _result(prev)

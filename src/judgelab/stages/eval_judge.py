@@ -200,8 +200,7 @@ def _completed(config: EvalJudgeConfig, run_dir: Path) -> EvalJudgeResult | None
     if not (run_dir / "manifest.json").exists():
         return None
     prev = RunDir.load(run_dir)
-    m = prev.manifest
-    if m.get("stage") != STAGE or not prev.holds(config) or not prev.completed:
+    if not prev.completed_run_of(STAGE, config):
         return None
     try:
         doc = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))

@@ -119,8 +119,7 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
     run_dir = Path(run_dir)
     if (run_dir / "manifest.json").exists():
         prev = RunDir.load(run_dir)
-        m = prev.manifest
-        if m.get("stage") == STAGE and prev.holds(cfg) and prev.completed:
+        if prev.completed_run_of(STAGE, cfg):
             logger.info("eval-policy in %s is already complete; nothing to do", run_dir)
             steps = sorted(int(r["step"]) for r in iter_jsonl(run_dir / TRACKING_FILE))
             return EvalPolicyResult(run_dir, run_dir / TRACKING_FILE, steps, [], 0.0, skipped=True)

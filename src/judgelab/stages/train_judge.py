@@ -305,7 +305,7 @@ def _completed(config: TrainJudgeConfig, run_dir: Path) -> TrainJudgeResult | No
         return None
     prev = RunDir.load(run_dir)
     m = prev.manifest
-    if m.get("stage") != STAGE or not prev.holds(config) or not prev.completed:
+    if not prev.completed_run_of(STAGE, config):
         return None
     if not (run_dir / JUDGE_SPEC_FILE).is_file():
         raise RunDirError(f"{run_dir} is marked complete but has no {JUDGE_SPEC_FILE}", "delete it and rerun")

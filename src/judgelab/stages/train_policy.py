@@ -246,7 +246,7 @@ def _completed(cfg: TrainPolicyConfig, run_dir: Path) -> TrainPolicyResult | Non
         return None
     prev = RunDir.load(run_dir)
     m = prev.manifest
-    if m.get("stage") != STAGE or not prev.holds(cfg) or not prev.completed:
+    if not prev.completed_run_of(STAGE, cfg):
         return None
     logger.info("train-policy in %s is already complete; nothing to do", run_dir)
     try:

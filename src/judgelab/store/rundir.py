@@ -109,43 +109,40 @@ def added_default_fields(stored: Any, config: Any, path: str = "") -> list[str] 
         if set(stored) - set(fields):
             return None  # a field was removed or renamed
         added: list[str] = []
+        present: list[tuple[Any, Any, str]] = []
         for name, info in fields.items():
             where = f"{path}.{name}" if path else name
             value = getattr(config, name)
-            if name not in stored:
-                if info.is_required():
-                    return None
-                default = info.get_default(call_default_factory=True)
-                if to_jsonable_python(default) != to_jsonable_python(value):
-                    return None
-                added.append(where)
-                continue
-            sub = added_default_fields(stored[name], value, where)
-            if sub is None:
+            if name in stored:
+                present.append((stored[name], value, where))
+            elif info.is_required() or (
+                to_jsonable_python(info.get_default(call_default_factory=True)) != to_jsonable_python(value)
+            ):
                 return None
-            added += sub
-        return added
+            else:
+                added.append(where)
+        rest = _added_in_all(present)
+        return None if rest is None else added + rest
     if isinstance(config, (list, tuple)):
         if not isinstance(stored, list) or len(stored) != len(config):
             return None
-        out: list[str] = []
-        for i, (a, b) in enumerate(zip(stored, config)):
-            sub = added_default_fields(a, b, f"{path}[{i}]")
-            if sub is None:
-                return None
-            out += sub
-        return out
+        return _added_in_all([(a, b, f"{path}[{i}]") for i, (a, b) in enumerate(zip(stored, config))])
     if isinstance(config, dict) and any(isinstance(v, BaseModel) for v in config.values()):
         if not isinstance(stored, dict) or set(stored) != set(config):
             return None
-        out = []
-        for k, v in config.items():
-            sub = added_default_fields(stored[k], v, f"{path}.{k}")
-            if sub is None:
-                return None
-            out += sub
-        return out
+        return _added_in_all([(stored[k], v, f"{path}.{k}") for k, v in config.items()])
     return [] if _canonical(stored) == _canonical(to_jsonable_python(config)) else None
+
+
+def _added_in_all(pairs: list[tuple[Any, Any, str]]) -> list[str] | None:
+    """``added_default_fields`` over (stored, config, path) pairs; None if any pair differs otherwise."""
+    out: list[str] = []
+    for stored, config, where in pairs:
+        sub = added_default_fields(stored, config, where)
+        if sub is None:
+            return None
+        out += sub
+    return out
 
 
 def _canonical(value: Any) -> str:
@@ -246,6 +243,10 @@ class RunDir:
         if not mpath.exists():
             raise RunDirError(f"{path} has no manifest.json", "is this a judgelab run directory?")
         return cls(path, json.loads(mpath.read_text(encoding="utf-8")))
+
+    def completed_run_of(self, stage: str, config: BaseModel) -> bool:
+        """True when this is a completed run of ``stage`` made with ``config`` (``holds``)."""
+        return self.manifest.get("stage") == stage and self.completed and self.holds(config)
 
     def holds(self, config: BaseModel) -> bool:
         """True when this run was made with ``config``: the same hash, or a stored config that lacks
