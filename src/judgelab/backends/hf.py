@@ -449,6 +449,15 @@ class HFBackend:
                 out.append((ids, self._plan(text, ids, candidates)))
             return out
 
+    def readout_positions(
+        self, messages: Sequence[ChatMessage], prefix: str, candidates: Sequence[str]
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Exactly what ``next_token_probs`` reads for one request: the prompt's token ids and,
+        per candidate, (the position whose next-token distribution gives its probability, its
+        token id). Used by trainers that must train the read-out a judge will use."""
+        ((ids, plan),) = self._plan_requests([(messages, prefix)], tuple(candidates))
+        return ids, [(len(ids) - 1 - back, tid) for back, tid in zip(plan.back, plan.token_ids)]
+
     def _plan(self, text: str, ids: list[int], candidates: tuple[str, ...]) -> _CandidatePlan:
         tail = self._tail_after_added_token(text)
         tail_ids = self._encode(tail)

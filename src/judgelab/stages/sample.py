@@ -24,15 +24,16 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from judgelab.backends.base import Backend
 from judgelab.backends.factory import make_backend
-from judgelab.config.specs import BackendSpec, SamplingSpec
+from judgelab.config.specs import BackendSpec, HFBackendSpec, SamplingSpec
 from judgelab.config.stage import StageConfig
 from judgelab.data.records import Record, iter_records
 from judgelab.data.world.instruction import InstructionParseError
@@ -65,6 +66,22 @@ class SampleConfig(StageConfig):
         description="synthetic world only: rewritten copies of each response (fixed, partial, "
         "truncated, stuffed, repeated, off_topic) added to the pool to spread the gold score",
     )
+    variant_max_tokens: int | None = Field(
+        None, ge=1,
+        description="cut every variant to its first N tokens (the policy's budget, sampling.max_tokens, "
+        "so the judge-data mix holds only lengths the policy can write); None = no cap",
+    )
+    variant_tokenizer: str | None = Field(
+        None, description="tokenizer counting variant_max_tokens; None = the hf backend's model"
+    )
+
+    @model_validator(mode="after")
+    def _cap_needs_tokenizer(self) -> SampleConfig:
+        if self.variant_max_tokens is not None and self.variant_tokenizer is None:
+            if not isinstance(self.backend, HFBackendSpec):
+                raise ValueError("variant_max_tokens with a non-hf backend needs variant_tokenizer: "
+                                 "the policy model's name (alias, folder or hub id)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,8 @@ def run_sample(
     with run.guard():
         result = asyncio.run(_sample(config, run, items, backend, show_progress))
         if config.variants:
-            added = append_variants(run.file(OUTPUT_FILE), config.variants, seed=config.seed)
+            added = append_variants(run.file(OUTPUT_FILE), config.variants, seed=config.seed,
+                                    cut=_token_cut(config))
             logger.info("sample: %d world variants added", added)
         n_out = sum(1 for _ in iter_jsonl(run.file(OUTPUT_FILE)))
         run.record_output(OUTPUT_FILE, records=n_out, schema="judgelab.record/v1")
@@ -173,11 +191,33 @@ async def _sample(config: SampleConfig, run: RunDir, items: list[_Item], backend
             await be.aclose()
 
 
-def append_variants(path: Path, kinds: list[VariantKind], *, seed: int) -> int:
+def _token_cut(config: SampleConfig) -> Callable[[str], str] | None:
+    """The ``variant_max_tokens`` cap as a text → text function (None without a cap)."""
+    n = config.variant_max_tokens
+    if n is None:
+        return None
+    from judgelab.models.tokens import load_tokenizer
+
+    name = config.variant_tokenizer
+    if name is None:
+        assert isinstance(config.backend, HFBackendSpec)
+        name = config.backend.model.name
+    tok = load_tokenizer(name)
+
+    def cut(text: str) -> str:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= n else tok.decode(ids[:n], skip_special_tokens=True)
+
+    return cut
+
+
+def append_variants(path: Path, kinds: list[VariantKind], *, seed: int,
+                    cut: Callable[[str], str] | None = None) -> int:
     """Append the world variants of every sampled response in ``path`` that are not there yet.
 
     ``off_topic`` takes the response of the next sampled record (in file order, cyclically)
-    whose prompt is another topic family. Returns the number of records added.
+    whose prompt is another topic family. ``cut`` shortens each variant (the token cap), as the
+    policy's budget cuts a sample. Returns the number of records added.
     """
     rows = list(iter_jsonl(path))
     have = {str(r.get("id")) for r in rows}
@@ -203,6 +243,8 @@ def append_variants(path: Path, kinds: list[VariantKind], *, seed: int) -> int:
             vid = f"{r['id']}~{kind}"
             if vid in have:
                 continue
+            if cut is not None:
+                text = cut(text)
             rec = Record(id=vid, prompt=r["prompt"], responses=[text], source=f"{r.get('source', 'sample')}+{kind}",
                          meta={**meta, "variant": kind, "variant_of": r["id"]})
             out.append(rec.to_json())

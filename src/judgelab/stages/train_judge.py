@@ -265,7 +265,7 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path) -> TrainJudge
             run.record_template(template.key, template.sha256)
         logger.info("train-judge %s: %d items → %d examples (skipped %s), %s, think format %s",
                     config.recipe.kind, len(items), len(examples), dict(skipped), template.key, think)
-        train = _train(config, run_dir, examples, model_name, template.protocol, template_kwargs)
+        train = _train(config, run_dir, examples, model_name, template, template_kwargs)
         result = TrainJudgeResult(
             run_dir=run_dir, model_path=Path(train.model_path), judge_spec_path=run_dir / JUDGE_SPEC_FILE,
             recipe=config.recipe.kind, mode=mode, template=template.name, n_items=len(items),
@@ -398,11 +398,23 @@ def _write_examples(run: RunDir, examples: list[Any]) -> None:
     ))
 
 
-def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_name: str, protocol: str,
-           template_kwargs: dict[str, Any]) -> Any:
+def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_name: str,
+           template: JudgeTemplate, template_kwargs: dict[str, Any]) -> Any:
     r = config.recipe
+    protocol = template.protocol
     revision = config.model.revision if model_name == config.model.name else None
     common = {"revision": revision, "trust_remote_code": config.model.trust_remote_code, "resume": "auto"}
+    if isinstance(r, (SFTRecipe, DistillRecipe)) and r.train.trunk is not None:
+        from judgelab.training.frozen_trunk import TrunkInput, VerdictReadout
+        from judgelab.training.trunk_train import train_frozen_trunk
+
+        # a pointwise verdict-only judge is read by its expected score: train that read-out
+        verdict = isinstance(r, SFTRecipe) and protocol == "pointwise" and template.answer_prefix is not None
+        inputs = [TrunkInput(ex.messages, ex.target, ex.gold if verdict else None, template_kwargs)
+                  for ex in examples]
+        readout = VerdictReadout(template.answer_prefix, config.score_min, config.score_max) if verdict else None
+        return train_frozen_trunk(model_name, inputs, r.train, out_dir, loss="verdict" if verdict else "completion",
+                                  readout=readout, **common)
     if isinstance(r, (SFTRecipe, DistillRecipe)):
         from judgelab.training.sft import SFTExample, train_sft
 

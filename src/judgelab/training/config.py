@@ -112,6 +112,41 @@ class TrainSpec(StrictModel):
         return self
 
 
+class TrunkSpec(StrictModel):
+    """Frozen-trunk training (``judgelab.training.frozen_trunk``): the bottom ``frozen_layers``
+    decoder layers run once per example (states cached under the run dir), only the layers above
+    them (+ the final norm) train, and the LM head is applied only where there is loss."""
+
+    frozen_layers: int = Field(..., ge=1, description="bottom decoder layers kept frozen and cached")
+    cache_dtype: Literal["bfloat16", "float32"] = Field(
+        "bfloat16", description="storage of the cached states (bf16 halves memory and disk)"
+    )
+    cache_precision: Precision = Field(
+        "auto",
+        description="compute precision of the cache pass; auto = bf16 where the device has bf16 "
+        "units and a probe on the first batch measures it faster, else fp32",
+    )
+    cache_batch_size: int = Field(16, ge=1, description="examples per no-grad trunk forward")
+    verdict_loss: Literal["score_tokens", "full_vocab"] = Field(
+        "score_tokens",
+        description="pointwise non-reasoning judges: cross-entropy over the score tokens only "
+        "(what the expected-score read-out renormalises over) or over the whole vocabulary",
+    )
+    train_score_rows: bool = Field(
+        False,
+        description="also train the LM-head rows of the score tokens (unties a tied head in the "
+        "saved checkpoint); pointwise non-reasoning judges only",
+    )
+    decision_weight: float = Field(
+        1.0, ge=0,
+        description="completion loss (distill): weight of the decision tokens (PASS / FAIL and the "
+        "verdict) relative to the other trace tokens",
+    )
+    max_train_seconds: float | None = Field(
+        None, gt=0, description="stop training after this many seconds (cache pass excluded)"
+    )
+
+
 class SFTTrainSpec(TrainSpec):
     """SFT / distillation on (messages → completion) with loss on the completion only."""
 
@@ -127,12 +162,32 @@ class SFTTrainSpec(TrainSpec):
     )
     packing: bool = False
     shuffle_dataset: bool = True
+    trunk: TrunkSpec | None = Field(
+        None,
+        description="train with a frozen, cached trunk instead of TRL (judgelab.training."
+        "frozen_trunk): ~20x more examples per CPU-minute for small judges",
+    )
 
     @model_validator(mode="after")
     def _check_trl(self) -> SFTTrainSpec:
         check_trl_passthrough("sft", self.trl, first_class=set(type(self).model_fields))
         if self.score_regression_weight > 0 and self.loss_type == "dft":
             raise ValueError("score_regression_weight > 0 needs loss_type: nll (TRL's dft loss replaces the loss)")
+        if self.trunk is not None:
+            bad = [f"{k}={v!r}" for k, v in (
+                ("finetune", self.finetune if self.finetune != "full" else None),
+                ("train_top_layers", self.train_top_layers),
+                ("loss_type", self.loss_type if self.loss_type != "nll" else None),
+                ("packing", self.packing or None),
+                ("activation_checkpointing", self.activation_checkpointing or None),
+                ("completion_only_loss", None if self.completion_only_loss else False),
+                ("trl", self.trl or None),
+            ) if v is not None]
+            if bad:
+                raise ValueError(
+                    f"trunk (frozen-trunk training) trains the layers above trunk.frozen_layers fully, "
+                    f"on the completion, without TRL; drop {', '.join(bad)}"
+                )
         return self
 
 
@@ -295,6 +350,7 @@ __all__ = [
     "SFTRecipe",
     "SFTTrainSpec",
     "TrainSpec",
+    "TrunkSpec",
     "check_trl_passthrough",
     "trl_field_names",
 ]

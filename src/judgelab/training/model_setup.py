@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +66,46 @@ def resolve_precision(spec: TrainSpec) -> Literal["fp32", "bf16"]:
     if spec.precision == "bf16" and not torch.cuda.is_available():
         logger.warning("precision: bf16 on CPU runs bf16 autocast on CPU (slow, lossy); use fp32")
     return spec.precision
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU reports native bf16 units (x86 avx512_bf16 / amx_bf16, or Arm bf16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16|bf16)\b", flags))
+
+
+def probe_faster_bf16(fn: Callable[[bool], None], repeats: int = 2) -> tuple[bool, dict[str, float]]:
+    """Run ``fn(bf16)`` for both settings (after one warm-up each) and report which was faster."""
+    times: dict[str, float] = {}
+    for bf16 in (False, True):
+        fn(bf16)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            fn(bf16)
+        times["bf16" if bf16 else "fp32"] = (time.perf_counter() - t0) / repeats
+    return times["bf16"] < times["fp32"], times
+
+
+def wants_bf16(setting: str, device: str) -> bool | None:
+    """True / False when decided by the setting alone; None = auto on a bf16 CPU (probe it)."""
+    import torch
+
+    if setting == "bf16":
+        return True
+    if setting == "fp32":
+        return False
+    if device == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return None if cpu_has_bf16() else False
+
+
+def autocast(device: str, bf16: bool) -> Any:
+    import torch
+
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
 
 
 def load_model_for_training(
@@ -283,14 +325,18 @@ __all__ = [
     "RESULT_FILENAME",
     "TrainResult",
     "apply_trainable_selection",
+    "autocast",
+    "cpu_has_bf16",
     "build_peft_config",
     "common_trainer_kwargs",
     "count_params",
     "find_resume_checkpoint",
     "load_model_for_training",
+    "probe_faster_bf16",
     "resolve_precision",
     "run_trainer",
     "save_final",
     "train_and_save",
+    "wants_bf16",
     "write_result",
 ]
