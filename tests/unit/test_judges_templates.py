@@ -17,7 +17,8 @@ INJECTION = (
 
 def test_registry_has_both_modes_of_every_family():
     assert set(TEMPLATE_NAMES) == {
-        "pointwise-v1", "pointwise-brief-v1", "pointwise-rubric-v1", "pairwise-v1", "arena-v1", "rubric-gen-v1",
+        "pointwise-v1", "pointwise-brief-v1", "pointwise-compact-v1", "pointwise-rubric-v1", "pairwise-v1",
+        "arena-v1", "rubric-gen-v1",
     }
     for name in TEMPLATE_NAMES:
         a, b = get_template(name, "non_reasoning"), get_template(name, "reasoning")
@@ -46,6 +47,8 @@ def test_reasoning_templates_ask_for_reasoning_first_then_verdict():
 
 def test_rules_of_the_paper_and_data_warning_in_every_template():
     for t in TEMPLATES.values():
+        if t.name == "pointwise-compact-v1":  # states the synthetic world's checks instead
+            continue
         assert "Instruction following comes first" in t.system
         assert "neither more nor less" in t.system
         assert "helpfulness, accuracy, level of detail and harmlessness" in t.system
@@ -64,12 +67,35 @@ def test_brief_template_is_pointwise_v1_shortened():
     assert msgs[1]["content"].count("Score: 9") == 1 and msgs[1]["content"].startswith("<instruction-")
 
 
+def test_compact_template_states_the_world_checks_in_fewer_tokens():
+    """pointwise-compact-v1: the checks of the synthetic world's gold, a 6-hex nonce, far shorter."""
+    for mode in ("non_reasoning", "reasoning"):
+        t = get_template("pointwise-compact-v1", mode)
+        for check in ("on topic", "each rule", "length", "complete ending", "repetition", "overused words",
+                      "copied rules", "data, not instructions"):
+            assert check in t.system
+        assert t.nonce_bytes == 3 and t.blocks == ("instruction", "response")
+    inputs = {"instruction": "Write a poem about a cat.\nFollow these rules:\n- Do not use any commas.\nKeep it under 25 words.",
+              "response": "A cat sleeps in the sun."}
+    compact = get_template("pointwise-compact-v1").render(inputs)
+    brief = get_template("pointwise-brief-v1").render(inputs)
+    assert sum(len(m["content"]) for m in compact) < 0.65 * sum(len(m["content"]) for m in brief)
+    assert compact[1]["content"].startswith("<instruction-") and len(compact[1]["content"].split(">")[0]) == len("<instruction-") + 6
+    assert get_template("pointwise-compact-v1").answer_prefix == "Score: "
+    # the nonce length is part of the template's identity; default-nonce hashes are unchanged
+    from dataclasses import replace
+
+    t = get_template("pointwise-compact-v1")
+    assert replace(t, nonce_bytes=8).sha256 != t.sha256
+
+
 def test_render_score_range_in_prompt():
     msgs = get_template("pointwise-v1").render({"instruction": "x", "response": "y"}, score_min=1, score_max=10)
     assert "from 1 (worst) to 10 (best)" in msgs[0]["content"]
 
 
-@pytest.mark.parametrize("name", ["pointwise-v1", "pairwise-v1", "arena-v1", "pointwise-rubric-v1"])
+@pytest.mark.parametrize("name", ["pointwise-v1", "pairwise-v1", "arena-v1", "pointwise-rubric-v1",
+                                  "pointwise-compact-v1"])
 def test_injected_response_stays_inside_its_block(name):
     t = get_template(name)
     inputs = {b: f"{b} text" for b in t.blocks}

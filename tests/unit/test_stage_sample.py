@@ -102,3 +102,51 @@ def test_sample_with_world_variants(tmp_path):
     cfg_bad = _cfg(tmp_path, variants=["fixed"])
     with pytest.raises(DataError, match="synthetic-world"):
         run_sample(cfg_bad, tmp_path / "run_bad", backend=ScriptedBackend(), show_progress=False)
+
+
+def test_variants_are_cut_to_the_policy_budget(tmp_path, monkeypatch):
+    """variant_max_tokens: a variant longer than the policy could write is cut to its first N tokens."""
+    from judgelab.data.world import WorldConfig, family_ids, generate_prompts
+
+    class WordTokenizer:  # one token per word: the cut is easy to check by hand
+        def __call__(self, text, add_special_tokens=False):
+            self.last = text.split()
+            return {"input_ids": list(range(len(self.last)))}
+
+        def decode(self, ids, skip_special_tokens=True):
+            return " ".join(self.last[: len(ids)])
+
+    def load_tokenizer(name, *a, **k):
+        assert name == "policy-model"
+        return WordTokenizer()
+
+    monkeypatch.setattr("judgelab.models.tokens.load_tokenizer", load_tokenizer)
+    prompts = tmp_path / "world.jsonl"
+    save_records(prompts, generate_prompts(WorldConfig(), 4, family_ids()[:4], seed=3))
+
+    class Echo(ScriptedBackend):
+        async def complete_many(self, requests, sampling, progress=None):
+            return [Completion(text="One two three four. Five six seven eight.", finish_reason="stop",
+                               usage=Usage(3, 4)) for _ in requests]
+
+    spec = HFBackendSpec(model=ModelSpec(name="policy-model"))
+    cfg = SampleConfig(prompts=str(prompts), backend=spec, variants=["repeated", "stuffed"], seed=0,
+                       variant_max_tokens=9)
+    res = run_sample(cfg, tmp_path / "run", backend=Echo(), show_progress=False)
+    var = [r for r in iter_records(res.output) if "variant" in r.meta]
+    assert var and all(len(r.responses[0].split()) <= 9 for r in var)
+    assert any(len(r.responses[0].split()) == 9 for r in var)  # the repeated ones were longer: cut
+    base = [r for r in iter_records(res.output) if "variant" not in r.meta]
+    assert all(r.responses[0] == "One two three four. Five six seven eight." for r in base)  # samples untouched
+
+
+def test_variant_cap_needs_a_tokenizer_for_server_backends(tmp_path):
+    from pydantic import ValidationError
+
+    from judgelab.config.specs import OpenAIBackendSpec
+
+    spec = OpenAIBackendSpec(model="m", base_urls=["http://127.0.0.1:1/v1"])
+    with pytest.raises(ValidationError, match="variant_tokenizer"):
+        SampleConfig(prompts="p.jsonl", backend=spec, variants=["fixed"], variant_max_tokens=48)
+    SampleConfig(prompts="p.jsonl", backend=spec, variants=["fixed"], variant_max_tokens=48,
+                 variant_tokenizer="smollm2-135m-instruct")

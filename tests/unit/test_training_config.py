@@ -123,3 +123,17 @@ def test_dotted_overrides_validate_like_the_file():
     data = apply_overrides(data, ["train.learning_rate=3e-4", "train.lora.r=16", "train.finetune=lora"])
     r = TypeAdapter(JudgeRecipe).validate_python(data)
     assert r.train.learning_rate == 3e-4 and r.train.lora.r == 16
+
+
+def test_trunk_trains_top_layers_fully_without_trl():
+    from judgelab.training.config import TrunkSpec
+
+    ok = SFTTrainSpec(trunk=TrunkSpec(frozen_layers=24))
+    assert ok.trunk is not None and ok.trunk.cache_dtype == "bfloat16"
+    for bad, field in (({"finetune": "lora"}, "finetune"), ({"train_top_layers": 6}, "train_top_layers"),
+                       ({"packing": True}, "packing"), ({"trl": {"dataset_text_field": "x"}}, "trl"),
+                       ({"loss_type": "dft"}, "loss_type")):
+        with pytest.raises(ValidationError, match=field):
+            SFTTrainSpec(trunk=TrunkSpec(frozen_layers=24), **bad)
+    with pytest.raises(ValidationError):
+        TrunkSpec(frozen_layers=0)

@@ -44,6 +44,7 @@ from judgelab.backends.base import ProgressFn
 from judgelab.config.specs import RulesBackendSpec, SamplingSpec
 from judgelab.data.world.gold import (
     GOLD_VERSION,
+    ProxyFlaws,
     TraceStyle,
     WorldVariant,
     compare_responses,
@@ -169,13 +170,14 @@ def _rubric(instruction: str) -> str:
 
 
 def judge(
-    request: JudgeRequest, world: WorldVariant = "easy", trace: TraceStyle = "full"
+    request: JudgeRequest, world: WorldVariant = "easy", trace: TraceStyle = "full",
+    flaws: ProxyFlaws | None = None,
 ) -> tuple[str, str | None]:
-    """(verdict text, reasoning trace) for one request."""
+    """(verdict text, reasoning trace) for one request; ``flaws`` make it a controlled proxy."""
     try:
         if request.protocol == "pointwise":
             assert request.response is not None
-            g = score_response(request.instruction, request.response, world=world, trace=trace)
+            g = score_response(request.instruction, request.response, world=world, trace=trace, flaws=flaws)
             lo, hi = request.score_range
             if (lo, hi) == DEFAULT_RANGE:
                 return f"Score: {g.score}", g.trace
@@ -184,7 +186,8 @@ def judge(
         if request.protocol in ("pairwise", "arena"):
             assert request.response_a is not None and request.response_b is not None
             c = compare_responses(
-                request.instruction, request.response_a, request.response_b, world=world, trace=trace
+                request.instruction, request.response_a, request.response_b, world=world, trace=trace,
+                flaws=flaws,
             )
             verdict = c.choice if request.protocol == "pairwise" else c.arena
             return f"Verdict: [[{verdict}]]", c.trace
@@ -200,22 +203,26 @@ class RulesBackend:
         self.spec = spec or RulesBackendSpec()
         self.world: WorldVariant = world or self.spec.world
         self.trace: TraceStyle = self.spec.trace
+        self.flaws = ProxyFlaws(frozenset(self.spec.blind_to), tuple(sorted(self.spec.pays_for.items())))
 
     @property
     def identity(self) -> dict[str, Any]:
         ident: dict[str, Any] = {"kind": "rules", "world": self.world, "version": GOLD_VERSION}
         if self.trace != "full":  # full-trace identities (and cache keys) stay as before
             ident["trace"] = self.trace
+        if self.flaws:  # a controlled proxy names its flaws wherever its identity goes
+            ident["blind_to"] = sorted(self.flaws.blind_to)
+            ident["pays_for"] = dict(self.flaws.pays_for)
         return ident
 
     def complete_sync(self, messages: Sequence[ChatMessage]) -> Completion:
         t0 = time.perf_counter()
-        text, reasoning = judge(read_request(messages), self.world, self.trace)
+        text, reasoning = judge(read_request(messages), self.world, self.trace, self.flaws)
         return Completion(
             text=text,
             reasoning=reasoning,
             finish_reason="stop",
-            model=f"rules-{self.world}",
+            model=f"rules-{self.world}" + ("-proxy" if self.flaws else ""),
             latency_s=time.perf_counter() - t0,
         )
 
@@ -244,7 +251,7 @@ class RulesBackend:
         text (longest match), 0 for the others; all 0 when the prefix does not lead to it."""
         out: list[dict[str, float]] = []
         for messages, prefix in requests:
-            text, _ = judge(read_request(messages), self.world, self.trace)
+            text, _ = judge(read_request(messages), self.world, self.trace, self.flaws)
             probs = {c: 0.0 for c in candidates}
             if text.startswith(prefix):
                 rest = text[len(prefix) :]

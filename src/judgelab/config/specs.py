@@ -99,8 +99,12 @@ class OpenAIBackendSpec(StrictModel):
         return v
 
 
+RulesBlindCheck = Literal["topic", "rules", "length", "ending", "repetition", "stuffing", "fluency", "echo", "caps"]
+RulesPaidFeature = Literal["keyword_repeats", "length", "title"]
+
+
 class RulesBackendSpec(StrictModel):
-    """The synthetic world's checklist gold judge (no model)."""
+    """The synthetic world's checklist gold judge (no model), or a controlled proxy built on it."""
 
     kind: Literal["rules"] = "rules"
     world: Literal["easy", "hard"] = "easy"
@@ -108,6 +112,17 @@ class RulesBackendSpec(StrictModel):
         "full",
         description="reasoning trace style: full (one line per check with quoted evidence, ~260 "
         "tokens) or brief (checks and arithmetic only, ~50 tokens; for CPU-scale reasoning judges)",
+    )
+    blind_to: list[RulesBlindCheck] = Field(
+        default_factory=list,
+        description="controlled proxy: checks it does not make (counted as passed); 'rules' = every "
+        "rule check, 'caps' = the too-short / off-topic caps",
+    )
+    pays_for: dict[RulesPaidFeature, float] = Field(
+        default_factory=dict,
+        description="controlled proxy: bonus points per unit of a surface feature the gold does not "
+        "reward (keyword_repeats: each topic keyword beyond the first; length: each 10 words over "
+        "the limit; title: a <<title>> first line), at most 4 units each",
     )
 
 
@@ -123,6 +138,8 @@ __all__ = [
     "OpenAIBackendSpec",
     "ReasoningEffort",
     "RulesBackendSpec",
+    "RulesBlindCheck",
+    "RulesPaidFeature",
     "SamplingSpec",
     "StrictModel",
 ]

@@ -40,7 +40,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, model_validator
@@ -56,6 +56,11 @@ from judgelab.store.jsonl import write_jsonl_atomic, write_text_atomic
 from judgelab.store.rundir import RunDir
 from judgelab.training.config import DistillRecipe, GRPORecipe, JudgeRecipe, SFTRecipe
 from judgelab.training.model_setup import FINAL_DIRNAME
+from judgelab.training.snapshots import (
+    SnapshotMarks,
+    trl_snapshot_callback,
+    trunk_snapshot_callback,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +135,14 @@ class TrainJudgeConfig(StageConfig):
         "(distill with require_effort_agreement)",
     )
     judge: TrainedJudgeUse = Field(default_factory=TrainedJudgeUse)
+    snapshot_minutes: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=list,
+        description="also save the judge after these many training minutes (RUN_DIR/snapshots/<m>min, "
+        "each with final/ and judge.yaml, usable as from_run:) — the alpha-vs-minutes curve of one run",
+    )
+    stop_at_last_snapshot: bool = Field(
+        False, description="end training once the last snapshot is taken (final/ = that judge)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainJudgeConfig:
@@ -221,7 +234,7 @@ class TrainJudgeResult:
 
 
 # ------------------------------------------------------------------------------------ stage
-def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path) -> TrainJudgeResult:
+def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *, show_progress: bool = True) -> TrainJudgeResult:
     """Train the judge of ``config`` into ``run_dir`` (resumable; see the module docstring).
 
     Under torchrun / accelerate every rank calls this; only rank 0 writes the run directory.
@@ -265,7 +278,12 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path) -> TrainJudge
             run.record_template(template.key, template.sha256)
         logger.info("train-judge %s: %d items → %d examples (skipped %s), %s, think format %s",
                     config.recipe.kind, len(items), len(examples), dict(skipped), template.key, think)
-        train = _train(config, run_dir, examples, model_name, template, template_kwargs)
+        snapshots = None
+        if config.snapshot_minutes and run is not None:
+            snapshots = SnapshotMarks(run_dir, config.snapshot_minutes,
+                                      on_saved=_snapshot_spec_writer(config, template, mode, think),
+                                      stop_after_last=config.stop_at_last_snapshot)
+        train = _train(config, run_dir, examples, model_name, template, template_kwargs, snapshots, show_progress)
         result = TrainJudgeResult(
             run_dir=run_dir, model_path=Path(train.model_path), judge_spec_path=run_dir / JUDGE_SPEC_FILE,
             recipe=config.recipe.kind, mode=mode, template=template.name, n_items=len(items),
@@ -398,8 +416,21 @@ def _write_examples(run: RunDir, examples: list[Any]) -> None:
     ))
 
 
+def _snapshot_spec_writer(config: TrainJudgeConfig, template: JudgeTemplate, mode: Mode, think: str) -> Any:
+    """After a snapshot is saved: its judge.yaml (so ``from_run: RUN_DIR/snapshots/<m>min`` works)."""
+
+    def write(snap: Path, minutes: float, step: int, seconds: float) -> None:
+        spec = trained_judge_spec(config, snap, snap / FINAL_DIR, template, mode, think)
+        spec = spec.model_copy(update={"name": f"{spec.name}@{minutes:g}min"})
+        write_text_atomic(snap / JUDGE_SPEC_FILE, _spec_yaml(spec, config)
+                          + f"# snapshot: {minutes:g} training minutes, step {step}, {seconds:.0f} s\n")
+
+    return write
+
+
 def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_name: str,
-           template: JudgeTemplate, template_kwargs: dict[str, Any]) -> Any:
+           template: JudgeTemplate, template_kwargs: dict[str, Any], snapshots: SnapshotMarks | None,
+           show_progress: bool = True) -> Any:
     r = config.recipe
     protocol = template.protocol
     revision = config.model.revision if model_name == config.model.name else None
@@ -414,13 +445,16 @@ def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_n
                   for ex in examples]
         readout = VerdictReadout(template.answer_prefix, config.score_min, config.score_max) if verdict else None
         return train_frozen_trunk(model_name, inputs, r.train, out_dir, loss="verdict" if verdict else "completion",
-                                  readout=readout, **common)
+                                  readout=readout, **common, progress=show_progress,
+                                  callbacks=[trunk_snapshot_callback(snapshots)] if snapshots else ())
     if isinstance(r, (SFTRecipe, DistillRecipe)):
+        from judgelab.models.tokens import load_tokenizer
         from judgelab.training.sft import SFTExample, train_sft
 
         sft = [SFTExample(ex.messages, ex.target, template_kwargs) for ex in examples]
         score_range = (config.score_min, config.score_max) if protocol == "pointwise" else None
-        return train_sft(model_name, sft, r.train, out_dir, score_range=score_range, **common)
+        callbacks = [trl_snapshot_callback(snapshots, load_tokenizer(model_name))] if snapshots else []
+        return train_sft(model_name, sft, r.train, out_dir, score_range=score_range, callbacks=callbacks, **common)
 
     from judgelab.rewards.judge_rewards import (
         make_pairwise_judge_reward,

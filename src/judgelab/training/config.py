@@ -127,6 +127,11 @@ class TrunkSpec(StrictModel):
         "units and a probe on the first batch measures it faster, else fp32",
     )
     cache_batch_size: int = Field(16, ge=1, description="examples per no-grad trunk forward")
+    cache_dir: str | None = Field(
+        None,
+        description="where the cached states live; None = RUN_DIR/trunk_cache. States are keyed by "
+        "token ids and the frozen weights' hash, so runs of the same base model may share one",
+    )
     verdict_loss: Literal["score_tokens", "full_vocab"] = Field(
         "score_tokens",
         description="pointwise non-reasoning judges: cross-entropy over the score tokens only "

@@ -115,6 +115,7 @@ class TrunkState:
     loss: float
     model: Any
     save_model: Callable[[Path], Path]
+    stop: bool = False  # a callback sets it to end training after this step
 
 
 # ------------------------------------------------------------------------------------ the split

@@ -16,7 +16,8 @@ Layout, under ``OUT_DIR/trunk_cache/<cache id>/``:
   only the examples that were never indexed.
 
 Reads go through a read-only ``numpy.memmap`` of ``states.bin`` (the OS pages it in), so a cache
-larger than RAM still works.
+larger than RAM still works. Writers take turns under a file lock (``.lock``), so several runs of
+the same base model may share one cache folder (``trunk.cache_dir``).
 
 torch is imported inside the functions that need it.
 """
@@ -99,7 +100,10 @@ class TrunkCache:
         self._states = self.dir / "states.bin"
         self._index_path = self.dir / "index.jsonl"
         self._entries: dict[str, _Entry] = {}
-        self._load_index()
+        from filelock import FileLock
+
+        with FileLock(str(self.dir / ".lock")):  # a torn tail is only cut while no one writes
+            self._load_index()
         self._map: np.memmap | None = None
         self.computed = 0  # examples computed by this process (the rest were reused)
 
@@ -132,11 +136,20 @@ class TrunkCache:
 
     # ------------------------------------------------------------------ write
     def append(self, items: Sequence[tuple[str, Any]]) -> None:
-        """Store ``(key, states)`` pairs (states: a ``length × hidden`` tensor); durable on return."""
-        import torch
+        """Store ``(key, states)`` pairs (states: a ``length × hidden`` tensor); durable on return.
+
+        Writers of one cache folder take turns (a file lock), so runs may share a cache."""
+        from filelock import FileLock
 
         if not items:
             return
+        with FileLock(str(self.dir / ".lock")):
+            self._load_index()  # another run may have appended since
+            self._append_locked(items)
+
+    def _append_locked(self, items: Sequence[tuple[str, Any]]) -> None:
+        import torch
+
         self._map = None
         new: list[dict[str, Any]] = []
         with open(self._states, "ab") as f:

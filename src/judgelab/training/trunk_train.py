@@ -199,6 +199,9 @@ def train_frozen_trunk(
                     cb(st)
                 lm.train()
                 _set_dropout_off(lm)
+                if st.stop:
+                    logger.info("frozen trunk: stopped by a callback at step %d", step)
+                    break
     finally:
         if bar is not None:
             bar.close()
@@ -228,7 +231,7 @@ def fill_cache(split: SplitModel, examples: Sequence[TrunkExample], trunk: Trunk
         "dtype": trunk.cache_dtype,
         "precision": None,
     }
-    root = out / CACHE_DIRNAME
+    root = Path(trunk.cache_dir).expanduser() if trunk.cache_dir else out / CACHE_DIRNAME
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].ids))
     # the precision the states were computed in is part of their identity; a resumed run reuses a
     # cache of this trunk in whichever precision it was computed (it never probes again)
