@@ -128,7 +128,7 @@ def train_frozen_trunk(
         bf16 = bool(state["bf16"])  # the precision the run started with, never re-probed
         logger.info("frozen trunk: resumed from %s (step %d)", resumed_from, step)
 
-    batches = _batch_plan(len(examples), bs * accum, spec.seed, spec.shuffle_dataset)
+    batches = _batch_plan([len(ex.ids) for ex in examples], bs * accum, spec.seed, spec.shuffle_dataset)
     if bf16 is None:
         first = [examples[i] for i in batches(0)[:bs]]
 
@@ -290,20 +290,42 @@ def _ids_batch(chunk: Sequence[TrunkExample], device: str) -> tuple[Any, Any]:
     return ids.to(device), mask.to(device)
 
 
-def _batch_plan(n: int, per_step: int, seed: int, shuffle: bool) -> Callable[[int], list[int]]:
-    """step → the example indices of that optimizer step (a seeded permutation per epoch)."""
+def _batch_plan(lengths: Sequence[int], per_step: int, seed: int, shuffle: bool,
+                group: int = 32) -> Callable[[int], list[int]]:
+    """step → the example indices of that optimizer step.
+
+    Each epoch is a seeded permutation; with ``shuffle`` it is cut into windows of ``group`` steps,
+    each window sorted by length before it is cut into batches, and the batches are shuffled —
+    batches of similar lengths pad little (TRL's ``group_by_length`` idea), yet every epoch still
+    sees every example once in a seeded random order.
+    """
     import numpy as np
 
+    n = len(lengths)
     per_epoch = max(1, math.ceil(n / per_step))
-    perms: dict[int, list[int]] = {}
+    plans: dict[int, list[list[int]]] = {}
+
+    def epoch_plan(epoch: int) -> list[list[int]]:
+        if not shuffle:
+            order = list(range(n))
+            return [order[k * per_step:(k + 1) * per_step] for k in range(per_epoch)]
+        rng = np.random.default_rng([seed, epoch])
+        perm = rng.permutation(n).tolist()
+        window = per_step * group
+        batches: list[list[int]] = []
+        for w in range(0, n, window):
+            chunk = sorted(perm[w:w + window], key=lambda i: lengths[i])
+            batches += [chunk[k:k + per_step] for k in range(0, len(chunk), per_step)]
+        order = rng.permutation(len(batches)).tolist()
+        return [batches[i] for i in order]
 
     def at(step: int) -> list[int]:
         epoch, k = divmod(step, per_epoch)
-        if epoch not in perms:
-            perms.clear()
-            perms[epoch] = (np.random.default_rng([seed, epoch]).permutation(n).tolist() if shuffle
-                            else list(range(n)))
-        return perms[epoch][k * per_step:(k + 1) * per_step]
+        if epoch not in plans:
+            plans.clear()
+            plans[epoch] = epoch_plan(epoch)
+        plan = plans[epoch]
+        return plan[k] if k < len(plan) else []
 
     return at
 
