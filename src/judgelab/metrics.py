@@ -291,6 +291,20 @@ def compute_position_consistency(
     return ok / len(first_order)
 
 
+def compute_mean_se(values: Sequence[float | None]) -> tuple[float | None, float | None, float]:
+    """(mean, standard error ``std(ddof=1) / √n``, invalid rate) over the valid values (not None /
+    NaN); the mean is None without valid values, the SE None with fewer than two."""
+    valid = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    invalid_rate = (len(values) - len(valid)) / len(values) if values else 0.0
+    if not valid:
+        return None, None, invalid_rate
+    mean = math.fsum(valid) / len(valid)
+    if len(valid) < 2:
+        return mean, None, invalid_rate
+    var = math.fsum((v - mean) ** 2 for v in valid) / (len(valid) - 1)
+    return mean, math.sqrt(var / len(valid)), invalid_rate
+
+
 # ------------------------------------------------------------------------------------------------
 # bootstrap
 
@@ -379,6 +393,7 @@ __all__ = [
     "compute_expected_score",
     "compute_invalid_rate",
     "compute_krippendorff_alpha_interval",
+    "compute_mean_se",
     "compute_pearson",
     "compute_position_consistency",
     "compute_spearman",

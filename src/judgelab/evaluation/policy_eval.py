@@ -7,8 +7,13 @@ and by ``eval-policy`` (``evaluate_policy_checkpoint`` loads a checkpoint, sampl
 - ``tracking.jsonl``, schema ``judgelab.tracking/v1``: one per evaluated step::
 
     {"schema", "step", "metrics": {"reward/proxy", "reward/gold", "reward/proxy_se",
-     "reward/gold_se", "kl/policy_init", "length/mean", "judge/invalid_rate",
+     "reward/gold_se", "reward/gold@proxy_prompts", "reward/gold@proxy_prompts_se", "proxy/n",
+     "kl/policy_init", "length/mean", "judge/invalid_rate", "judge/readout_failure_rate",
      "gold/invalid_rate", ...}, "per_prompt": {"prompt_ids", "proxy", "gold", ...}}
+
+  ``reward/gold@proxy_prompts`` is the gold over the first ``proxy/n`` samples — the prompts the
+  proxy scored — so proxy and gold can be compared on the same prompts when ``proxy_limit`` scores
+  the proxy on fewer prompts than the gold (equal to ``reward/gold`` otherwise).
 
   ``kl/policy_init`` is the KL to the initial policy in nats *per response* (docs/records.md:
   the report plots gold against its square root): the per-token KL summed over each response,
@@ -42,12 +47,14 @@ from judgelab.errors import DataError
 from judgelab.judges.ensemble import EnsembleJudge
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
+from judgelab.metrics import compute_mean_se
 from judgelab.rewards.policy_reward import JudgeLoop, PointwiseScorer, battle_win_value
 
 logger = logging.getLogger(__name__)
 
 TRACKING_SCHEMA = "judgelab.tracking/v1"
 EVAL_SAMPLE_SCHEMA = "judgelab.eval_sample/v1"
+GOLD_ON_PROXY_PROMPTS = "reward/gold@proxy_prompts"
 ProxyKind = Literal["pointwise", "pairwise"]
 
 
@@ -82,19 +89,6 @@ class TrackingPoint:
     def record(self) -> dict[str, Any]:
         return {"schema": TRACKING_SCHEMA, "step": self.step, "metrics": self.metrics,
                 "per_prompt": self.per_prompt}
-
-
-def compute_mean_se(values: Sequence[float | None]) -> tuple[float | None, float | None, float]:
-    """(mean, standard error, invalid rate) over the non-None values; see the module docstring."""
-    valid = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    invalid_rate = (len(values) - len(valid)) / len(values) if values else 0.0
-    if not valid:
-        return None, None, invalid_rate
-    mean = math.fsum(valid) / len(valid)
-    if len(valid) < 2:
-        return mean, None, invalid_rate
-    var = math.fsum((v - mean) ** 2 for v in valid) / (len(valid) - 1)
-    return mean, math.sqrt(var / len(valid)), invalid_rate
 
 
 def _finite(x: float | None) -> float | None:
@@ -186,6 +180,9 @@ class PolicyScorer:
         metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad, "proxy/n": n_proxy})
         m, se, bad = compute_mean_se(gold_vals)
         metrics.update({"reward/gold": m, "reward/gold_se": se, "gold/invalid_rate": bad})
+        # the gold on exactly the prompts the proxy scored: what every proxy-gold comparison uses
+        m, se, _ = compute_mean_se(gold_vals[:n_proxy])
+        metrics.update({GOLD_ON_PROXY_PROMPTS: m, GOLD_ON_PROXY_PROMPTS + "_se": se})
         extra_vals: dict[str, list[float | None]] = {}
         for name, js in zip(self.extra, extra_js):
             vals = [j.reward if j.parsed else None for j in js]
@@ -297,5 +294,6 @@ __all__ = [
     "SampleToScore",
     "TrackingPoint",
     "compute_mean_se",
+    "GOLD_ON_PROXY_PROMPTS",
     "evaluate_policy_checkpoint",
 ]
