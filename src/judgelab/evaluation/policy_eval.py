@@ -24,7 +24,8 @@ and by ``eval-policy`` (``evaluate_policy_checkpoint`` loads a checkpoint, sampl
   response, its proxy and gold values, the gold's reasoning, its token count and finish reason.
 
 Values: a judge's value for a sample is ``Judgement.reward`` (expected score when read out, else
-the parsed score); an invalid judgement is ``null`` — never replaced here (the training reward's
+the parsed score — or ``null`` when the read-out failed and the judge's ``readout_failure`` is
+``invalid``, counted in ``judge/readout_failure_rate``); an invalid judgement is ``null`` — never replaced here (the training reward's
 invalid policy does not apply to tracking). Means and standard errors (sample std / √n) are over
 the valid values; ``*/invalid_rate`` says how many were left out. A mean of no values, or an SE
 of fewer than two, is ``null``.
@@ -48,7 +49,7 @@ from judgelab.judges.ensemble import EnsembleJudge
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 from judgelab.metrics import compute_mean_se
-from judgelab.rewards.policy_reward import JudgeLoop, PointwiseScorer, battle_win_value
+from judgelab.rewards.policy_reward import JudgeLoop, PointwiseScorer, battle_win_value, readout_failures
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ class PolicyScorer:
         proxy_task = self._proxy_values(samples[:n_proxy], infos[:n_proxy], baseline)
         gold_task = self.gold.score_pointwise(items)
         extra_tasks = [j.score_pointwise(items) for j in self.extra.values()]
-        proxy_scored, gold_js, *extra_js = await asyncio.gather(proxy_task, gold_task, *extra_tasks)
+        (proxy_scored, readout_failure_rate), gold_js, *extra_js = await asyncio.gather(
+            proxy_task, gold_task, *extra_tasks)
         proxy_vals = list(proxy_scored) + [None] * (len(samples) - n_proxy)
         gold_vals = [j.reward if j.parsed else None for j in gold_js]
         metrics: dict[str, float | None] = {}
@@ -177,7 +179,8 @@ class PolicyScorer:
             "prompt_ids": [s.prompt_id for s in samples], "proxy": proxy_vals, "gold": gold_vals,
         }
         m, se, bad = compute_mean_se(proxy_scored)
-        metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad, "proxy/n": n_proxy})
+        metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad, "proxy/n": n_proxy,
+                        "judge/readout_failure_rate": readout_failure_rate})
         m, se, bad = compute_mean_se(gold_vals)
         metrics.update({"reward/gold": m, "reward/gold_se": se, "gold/invalid_rate": bad})
         # the gold on exactly the prompts the proxy scored: what every proxy-gold comparison uses
@@ -214,11 +217,14 @@ class PolicyScorer:
 
     async def _proxy_values(
         self, samples: Sequence[SampleToScore], infos: Sequence[PromptInfo], baseline: Mapping[str, str] | None
-    ) -> list[float | None]:
+    ) -> tuple[list[float | None], float | None]:
+        """The proxy's value per sample, and (pointwise) its read-out failure rate."""
         if self.proxy_kind == "pointwise":
             items = [PointwiseItem(i.instruction, s.response, rubric=i.rubric) for i, s in zip(infos, samples)]
             results = await self.proxy.score_pointwise(items)  # type: ignore[union-attr]
-            return [r.reward if r.parsed and r.reward is not None else None for r in results]
+            failed, judged = readout_failures(results)
+            return ([r.reward if r.parsed and r.reward is not None else None for r in results],
+                    failed / judged if judged else None)
         if baseline is None:
             raise DataError("a pairwise proxy needs the initial policy's samples (step 0) as the baseline",
                             "track step 0 first")
@@ -239,7 +245,7 @@ class PolicyScorer:
             battles = await judge.score_pairwise(items, both_orders=True)
             for k, b in zip(todo, battles):
                 out[k] = battle_win_value(b)
-        return out
+        return out, None
 
 
 def evaluate_policy_checkpoint(

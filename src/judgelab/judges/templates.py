@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from judgelab.errors import ConfigError
-from judgelab.judges.types import Mode, Protocol
+from judgelab.judges.types import JudgeProtocol, Mode
 from judgelab.textblocks import wrap_block
 from judgelab.types import ChatMessage
 
@@ -130,7 +130,7 @@ class JudgeTemplate:
 
     name: str
     version: str
-    protocol: Protocol
+    protocol: JudgeProtocol
     mode: Mode
     system: str
     user: str
@@ -191,7 +191,7 @@ def _brief_variants() -> list[JudgeTemplate]:
 
 def _variants(
     name: str,
-    protocol: Protocol,
+    protocol: JudgeProtocol,
     intro: str,
     only: tuple[str, ...],
     reasoned: tuple[str, ...],
