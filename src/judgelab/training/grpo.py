@@ -10,6 +10,11 @@ Reward callables follow TRL's contract: ``f(prompts, completions, **kwargs) -> l
 extra column of the prompt rows (e.g. ``gold_score``), repeated per rollout, plus TRL's
 ``trainer_state``, ``log_metric`` and ``log_extra``. ``None`` means "no reward from this function".
 
+A reward callable that has a ``bind_stop_token_ids`` attribute (the judge rewards of
+``judgelab.rewards.judge_rewards``) is given the trainer's end-of-completion token ids (its eos ids
+and the pad id — TRL's own test for a truncated completion) once the trainer is built, so it can
+tell from TRL's ``completion_ids`` kwarg which completions the token limit cut off.
+
 The dataset rows are ``{"prompt": [chat messages], **extra columns}`` (TRL conversational format),
 so completions arrive as ``[{"role": "assistant", "content": ...}]``;
 ``judgelab.rewards.trl_format.completion_text`` turns either form into a string.
@@ -159,6 +164,12 @@ def train_grpo(
         peft_config=build_peft_config(spec),
         callbacks=list(callbacks) or None,
     )
+    eos_ids = getattr(trainer, "eos_token_ids", None) or [tokenizer.eos_token_id]
+    stop_ids = {int(t) for t in [*eos_ids, tokenizer.pad_token_id] if t is not None}
+    for f in reward_funcs:
+        bind = getattr(f, "bind_stop_token_ids", None)
+        if callable(bind):
+            bind(stop_ids)
     trainable, total = count_params(trainer.model)
     logger.info(
         "GRPO %s on %d prompts, rewards %s: %s, %d/%d params trainable, resume=%s",
