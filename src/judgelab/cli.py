@@ -34,8 +34,11 @@ app.add_typer(data_app, name="data")
 
 _STATE = {"debug": False}
 
+OVERRIDE_EXAMPLE = "train.learning_rate=1e-6"
+"""The example in the overrides help: a real field of train-policy / train-judge configs (a test checks)."""
 OverridesArg = Annotated[
-    Optional[list[str]], typer.Argument(help="dotted overrides, e.g. policy.lr=1e-6", show_default=False)
+    Optional[list[str]],
+    typer.Argument(help=f"dotted overrides, e.g. {OVERRIDE_EXAMPLE}", show_default=False),
 ]
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file", exists=False)]
 RunDirOpt = Annotated[
