@@ -7,7 +7,9 @@ invalid; that is a first-class outcome here. What is checked against independent
   directly (greedy, same seed), and the verdict is the parse of that text (never of the prompt);
 - the top_logprobs read-out maps the score digit's text position to the right server token and
   renormalises over valid digits (compared with a hand computation on the raw API response);
-- pairwise judging really swaps the order, arena and rubric templates run end to end.
+- pairwise judging really swaps the order, arena and rubric templates run end to end;
+- the text+expected path runs in full at least once: with the server held to the verdict grammar
+  (llama.cpp GBNF), every judgement parses and its expected score is checked by hand.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ def spec(url: str, model: str, **kw) -> JudgeSpec:
     return JudgeSpec.model_validate(base)
 
 
-async def _direct(url: str, model: str, messages, max_tokens: int, **kw):
+async def _direct(url: str, model: str, messages, max_tokens: int, extra_body_update=None, **kw):
     client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
     try:
         return await client.chat.completions.create(
             model=model, messages=messages, max_tokens=max_tokens, temperature=0.0, top_p=1.0, seed=0,
-            extra_body=dict(LLAMA_CPP_EXTRA_BODY), **kw,
+            extra_body={**LLAMA_CPP_EXTRA_BODY, **(extra_body_update or {})}, **kw,
         )
     finally:
         await client.close()
@@ -136,3 +138,39 @@ def test_rubric_generation_and_rubric_guided(llama_server, llama_model):
     [j] = asyncio.run(judge.score_pointwise([PointwiseItem(INSTRUCTION, RESPONSES[0], rubric=rubric)]))
     assert extract_block(backend_calls[0][1]["content"], "rubric") == rubric
     assert j.verdict == parse_pointwise(j.raw_text, finish_reason=j.finish_reason).verdict
+
+
+SCORE_GRAMMAR = 'root ::= "Score: " [0-9]'
+"""llama.cpp GBNF: the server may only write a verdict line, so SmolLM2 answers in format."""
+
+
+def test_text_plus_expected_end_to_end_on_a_verdict_known_to_parse(llama_server, llama_model):
+    """issue 11: the branches above pass whatever SmolLM2 writes; here its answer is constrained to
+    the verdict grammar (the judge's own template prompt, a real server), so the text+expected path —
+    parse, then the read-out at the score digit from the server's top_logprobs — must run in full."""
+    grammar_body = {**LLAMA_CPP_EXTRA_BODY, "grammar": SCORE_GRAMMAR}
+    base = spec(llama_server, llama_model, readout="text+expected")
+    judge = Judge(base.model_copy(update={"backend": base.backend.model_copy(update={"extra_body": grammar_body})}))
+    items = [PointwiseItem(INSTRUCTION, r) for r in RESPONSES]
+    out = asyncio.run(judge.score_pointwise(items))
+    for it, j in zip(items, out):
+        assert j.verdict.parsed and j.raw_text == f"Score: {j.verdict.score}", j.raw_text
+        assert j.expected_score is not None and j.readout_error is None and not j.readout_failed
+        assert j.reward == j.expected_score and 0.0 <= j.expected_score <= 9.0
+        assert sum(j.score_probs.values()) == pytest.approx(1.0) and 0.0 < j.valid_mass <= 1.0
+        assert j.argmax_score == j.verdict.score  # greedy under the grammar = the most likely digit
+        # independent computation on the raw API response to the same rendered prompt
+        messages = judge.template.render({"instruction": it.instruction, "response": it.response})
+        client_kw = {"logprobs": True, "top_logprobs": 20}
+        direct = asyncio.run(_direct(llama_server, llama_model, messages, 16, **client_kw,
+                                     extra_body_update={"grammar": SCORE_GRAMMAR}))
+        choice = direct.choices[0]
+        assert choice.message.content == j.raw_text
+        digit_token = next(t for t in choice.logprobs.content if t.token.strip().isdigit())
+        mass: dict[int, float] = {}
+        for a in digit_token.top_logprobs:
+            if a.token.strip().isdigit() and len(a.token.strip()) == 1:
+                mass[int(a.token.strip())] = mass.get(int(a.token.strip()), 0.0) + math.exp(a.logprob)
+        total = sum(mass.values())
+        assert j.valid_mass == pytest.approx(total, rel=1e-6)
+        assert j.expected_score == pytest.approx(sum(k * v for k, v in mass.items()) / total, rel=1e-6)
