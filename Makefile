@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # (On a GPU machine: make TORCH_SPEC=torch==2.13.0 TORCH_PIP_ARGS="--index-url ...cu128" ...)
 TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS         ?= dev,server
+EXTRAS         ?= dev,server,tracking
 STAMP  := $(VENV)/.judgelab-installed
 PYTEST_ARGS ?=
 # llama-cpp-python (the `server` extra) compiles llama.cpp from source. A native build (-march=native,
@@ -56,9 +56,10 @@ llama-wheel:
 	fi
 
 # pytest exit 5 (no tests collected) counts as a failure. JUDGELAB_TEST_REQUIRE: under `make test`
-# (so CI) the tests that need the llama.cpp server or headless Chromium fail when it is missing
-# instead of skipping (plain `pytest` on a developer machine still skips them).
-TEST_REQUIRE ?= server,chromium
+# (so CI) the tests that need the llama.cpp server, the tracking extra (TensorBoard/W&B) or headless
+# Chromium fail when it is missing instead of skipping (plain `pytest` on a developer machine
+# still skips them).
+TEST_REQUIRE ?= server,tracking,chromium
 test: $(STAMP)
 	JUDGELAB_TEST_REQUIRE="$(TEST_REQUIRE)" $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc

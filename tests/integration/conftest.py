@@ -12,6 +12,10 @@ llama.cpp server
     ``test_00_llama_server_smoke.py`` (a multi-token evaluation through the server) runs first of
     the whole session, so a server that crashes on its first batch is named at once.
 
+Tracking extra
+    ``tracking_extra`` (session): tensorboardX and wandb importable; skipped without them, failed when
+    ``JUDGELAB_TEST_REQUIRE`` names ``tracking``.
+
 Headless Chromium
     ``chromium`` (session): the path of a Chromium/Chrome executable; skipped without one, failed
     when ``JUDGELAB_TEST_REQUIRE`` names ``chromium`` (``.ci/run`` installs Debian's package).
@@ -122,6 +126,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     smoke = [it for it in items if it.path.name == SMOKE_TEST_FILE]
     if smoke:
         items[:] = smoke + [it for it in items if it.path.name != SMOKE_TEST_FILE]
+
+
+# ---------------------------------------------------------------------------- tracking extra
+
+
+@pytest.fixture(scope="session")
+def tracking_extra() -> None:
+    """The ``tracking`` extra (tensorboardX, wandb) for the report_to tests."""
+    import importlib.util
+
+    missing = [m for m in ("tensorboardX", "wandb") if importlib.util.find_spec(m) is None]
+    if missing:
+        skip_or_fail("tracking", f"{', '.join(missing)} not installed: pip install 'judgelab[tracking]'")
 
 
 # ---------------------------------------------------------------------------- headless Chromium

@@ -104,8 +104,10 @@ def _select_steps(cfg: EvalPolicyConfig, available: dict[int, Path]) -> list[int
     return sorted(set(cfg.steps))
 
 
-def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyResult:
-    """Re-score the selected checkpoints into ``run_dir`` (resumable; see the module docstring)."""
+def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path, *, show_progress: bool | None = None) -> EvalPolicyResult:
+    """Re-score the selected checkpoints into ``run_dir`` (resumable; see the module docstring).
+
+    ``show_progress``: a bar over the checkpoints (None = on a terminal only)."""
     from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo, evaluate_policy_checkpoint
     from judgelab.stages.train_policy import (
         CHECKPOINT_DIR,
@@ -162,6 +164,10 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
         gold = Judge(gold_spec, cache=cache)
         extra = {str(j.name): Judge(j, cache=cache) for j in extra_specs}
         reference = None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(steps), initial=sum(s in done for s in steps), desc="eval-policy", unit="checkpoint",
+                   disable=None if show_progress is None else not show_progress, dynamic_ncols=True)
         try:
             scorer = PolicyScorer(
                 prompts={r.id: PromptInfo(r.id, r.prompt, _rubric(r.meta.get(tcfg.rubric_key))) for r in held_out},
@@ -188,7 +194,11 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
                     computed.append(step)
                     logger.info("eval-policy step %d (%s): proxy %s, gold %s", step, path,
                                 point.metrics["reward/proxy"], point.metrics["reward/gold"])
+                    bar.update(1)
+                    bar.set_postfix(step=step, proxy=_short(point.metrics["reward/proxy"]),
+                                    gold=_short(point.metrics["reward/gold"]), refresh=True)
         finally:
+            bar.close()
             if reference is not None:
                 reference.release()
             loop.run(_aclose([proxy, gold, *extra.values()]))
@@ -203,6 +213,10 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
         run.set_status("completed", stats={"eval_policy/computed": len(computed),
                                            "eval_policy/seconds": time.perf_counter() - t0})
     return EvalPolicyResult(run.path, run.file(TRACKING_FILE), all_steps, computed, time.perf_counter() - t0)
+
+
+def _short(x: Any) -> str:
+    return "-" if x is None else f"{x:.3g}"
 
 
 def _rubric(v: Any) -> str | None:

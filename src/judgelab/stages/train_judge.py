@@ -221,10 +221,13 @@ class TrainJudgeResult:
 
 
 # ------------------------------------------------------------------------------------ stage
-def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path) -> TrainJudgeResult:
+def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *,
+                    show_progress: bool | None = None) -> TrainJudgeResult:
     """Train the judge of ``config`` into ``run_dir`` (resumable; see the module docstring).
 
-    Under torchrun / accelerate every rank calls this; only rank 0 writes the run directory.
+    ``show_progress``: the step bar (None = on a terminal only). ``recipe.train.report_to`` trackers
+    write under ``run_dir`` (``judgelab.training.trackers``). Under torchrun / accelerate every
+    rank calls this; only rank 0 writes the run directory.
     """
     run_dir = Path(run_dir)
     main = _is_main_process()
@@ -265,7 +268,10 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path) -> TrainJudge
             run.record_template(template.key, template.sha256)
         logger.info("train-judge %s: %d items → %d examples (skipped %s), %s, think format %s",
                     config.recipe.kind, len(items), len(examples), dict(skipped), template.key, think)
-        train = _train(config, run_dir, examples, model_name, template.protocol, template_kwargs)
+        from judgelab.training.progress import make_progress_callback
+
+        train = _train(config, run_dir, examples, model_name, template.protocol, template_kwargs,
+                       callbacks=[make_progress_callback("train-judge", enabled=show_progress)])
         result = TrainJudgeResult(
             run_dir=run_dir, model_path=Path(train.model_path), judge_spec_path=run_dir / JUDGE_SPEC_FILE,
             recipe=config.recipe.kind, mode=mode, template=template.name, n_items=len(items),
@@ -399,10 +405,11 @@ def _write_examples(run: RunDir, examples: list[Any]) -> None:
 
 
 def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_name: str, protocol: str,
-           template_kwargs: dict[str, Any]) -> Any:
+           template_kwargs: dict[str, Any], callbacks: list[Any] | None = None) -> Any:
     r = config.recipe
     revision = config.model.revision if model_name == config.model.name else None
-    common = {"revision": revision, "trust_remote_code": config.model.trust_remote_code, "resume": "auto"}
+    common = {"revision": revision, "trust_remote_code": config.model.trust_remote_code, "resume": "auto",
+              "callbacks": callbacks or []}
     if isinstance(r, (SFTRecipe, DistillRecipe)):
         from judgelab.training.sft import SFTExample, train_sft
 

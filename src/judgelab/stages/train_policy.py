@@ -18,7 +18,9 @@ Outputs (``RUN_DIR/``; schemas in docs/records.md):
   step: proxy, gold, KL, length and invalid rates, per-prompt values;
 - ``eval_samples.jsonl`` (``judgelab.eval_sample/v1``): the held-out responses with their scores;
 - ``train_log.jsonl``: TRL's log rows (loss, rewards/<name>/mean, judge/invalid_rate, ...);
-- ``checkpoints/checkpoint-<step>/``, ``checkpoints/final/``; ``judge_cache.sqlite``.
+- ``checkpoints/checkpoint-<step>/``, ``checkpoints/final/``; ``judge_cache.sqlite``;
+- with ``train.report_to``: ``tensorboard/`` (event files) and/or ``wandb/`` (an offline W&B run):
+  TRL's log rows plus the tracking metrics as ``tracking/<metric>`` (``judgelab.training.trackers``).
 
 Resume: rerun the same command. Training continues from the newest checkpoint; tracking records
 are appended durably and a step already in ``tracking.jsonl`` is never tracked again; TRL log
@@ -310,11 +312,13 @@ class _TrackingWriter:
     """The ``track`` function handed to the callback: score a batch, append samples then record."""
 
     def __init__(self, scorer: Any, tracking_out: JsonlAppender, samples_out: JsonlAppender,
-                 baseline: dict[str, str] | None) -> None:
+                 baseline: dict[str, str] | None, sink: Any = None, progress: Any = None) -> None:
         self.scorer = scorer
         self.tracking_out = tracking_out
         self.samples_out = samples_out
         self.baseline = baseline
+        self.sink = sink  # judgelab.training.trackers.TrackerSink: tracking metrics into report_to
+        self.progress = progress
 
     def __call__(self, batch: Any) -> None:
         from judgelab.evaluation.policy_eval import SampleToScore
@@ -333,6 +337,10 @@ class _TrackingWriter:
         m = point.metrics
         logger.info("step %d: proxy %s, gold %s, KL %s, length %s", batch.step, _fmt(m["reward/proxy"]),
                     _fmt(m["reward/gold"]), _fmt(m["kl/policy_init"]), _fmt(m["length/mean"]))
+        if self.sink is not None:
+            self.sink.publish(batch.step, m)
+        if self.progress is not None:
+            self.progress.note(f"tracked step {batch.step}: proxy {_fmt(m['reward/proxy'])}, gold {_fmt(m['reward/gold'])}")
 
 
 def run_train_policy(
@@ -340,10 +348,13 @@ def run_train_policy(
     run_dir: str | Path,
     *,
     callbacks: Sequence[Any] = (),
+    show_progress: bool | None = None,
 ) -> TrainPolicyResult:
     """Train the policy into ``run_dir`` (resumable; see the module docstring).
 
-    ``callbacks``: extra ``transformers.TrainerCallback``s (progress display, tests). Under
+    ``callbacks``: extra ``transformers.TrainerCallback``s (tests). ``show_progress``: the step bar
+    (``judgelab.training.progress``; None = on a terminal only). ``train.report_to`` trackers write
+    under ``run_dir`` (``tensorboard/``, ``wandb/``) and get the tracking metrics too. Under
     torchrun / accelerate every rank calls this; only rank 0 writes the run directory's records.
     """
     run_dir = Path(run_dir)
@@ -359,6 +370,8 @@ def run_train_policy(
     )
     from judgelab.training.grpo import train_grpo
     from judgelab.training.heldout import HeldOutPrompt, ReferencePolicy
+    from judgelab.training.progress import make_progress_callback
+    from judgelab.training.trackers import TrackerSink
 
     t0 = time.perf_counter()
     main = is_main_process()
@@ -390,6 +403,9 @@ def run_train_policy(
         reward = make_policy_reward(cfg.reward, proxy, loop=loop)
         stack.callback(_close_judges, loop, [proxy, gold, *extra.values()], cache)
         train_cbs: list[Any] = []
+        progress = make_progress_callback("train-policy", enabled=show_progress)
+        sink = TrackerSink(cfg.train.report_to, run_dir)
+        stack.callback(sink.close)
         if run is not None:
             if cfg.tracking.enabled:
                 scorer = PolicyScorer(
@@ -402,6 +418,7 @@ def run_train_policy(
                     stack.enter_context(JsonlAppender(run.file(TRACKING_FILE))),
                     stack.enter_context(JsonlAppender(run.file(SAMPLES_FILE))),
                     _step0_baseline(run.file(SAMPLES_FILE)),
+                    sink=sink, progress=progress,
                 )
                 plan = TrackingPlan(
                     prompts=[HeldOutPrompt(r.id, tuple(prompt_messages(cfg.system_prompt, r.prompt)))
@@ -416,6 +433,7 @@ def run_train_policy(
                                             trust_remote_code=cfg.policy.trust_remote_code) if cfg.tracking.kl else None
                 train_cbs.append(make_tracking_callback(PolicyTracker(plan, writer, reference)))
             train_cbs.append(make_log_callback(stack.enter_context(JsonlAppender(run.file(TRAIN_LOG_FILE))).append))
+        train_cbs.append(progress)
         result = train_grpo(
             cfg.policy.name,
             grpo_prompt_rows(records, cfg.system_prompt, cfg.rubric_key),
@@ -426,6 +444,7 @@ def run_train_policy(
             trust_remote_code=cfg.policy.trust_remote_code,
             resume="auto",
             callbacks=[*train_cbs, *callbacks],
+            tracker_dir=run_dir,
         )
         stack.close()  # judges, cache and record files are closed before the run is marked complete
         tracking_path = run_dir / TRACKING_FILE

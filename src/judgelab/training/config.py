@@ -41,11 +41,12 @@ Optimizer = Literal["adamw_torch", "adamw_torch_fused", "sgd", "adafactor"]
 FinetuneMode = Literal["full", "lora"]
 GRPOLossType = Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"]
 ScaleRewards = Literal["group", "batch", "none"]
+ReportTarget = Literal["tensorboard", "wandb"]
 
 # Fields judgelab sets itself from its own arguments; not allowed in ``trl:``.
 RESERVED_TRL_FIELDS = frozenset(
-    {"output_dir", "bf16", "fp16", "resume_from_checkpoint", "report_to", "use_cpu", "max_steps",
-     "num_train_epochs", "peft_config"}
+    {"output_dir", "bf16", "fp16", "resume_from_checkpoint", "use_cpu", "max_steps",
+     "num_train_epochs", "peft_config", "logging_dir", "disable_tqdm"}
 )
 
 
@@ -96,6 +97,12 @@ class TrainSpec(StrictModel):
     save_steps: int = Field(50, ge=1, description="checkpoint every N optimizer steps (for resume)")
     save_total_limit: int | None = Field(2, ge=1, description="keep the last N checkpoints")
     logging_steps: int = Field(5, ge=1)
+    report_to: list[ReportTarget] = Field(
+        default_factory=list,
+        description="experiment trackers for the trainer's logs and judgelab's tracking metrics: "
+        "tensorboard (events in OUT/tensorboard), wandb (offline in OUT/wandb unless WANDB_MODE is "
+        "set); needs the 'tracking' extra (judgelab.training.trackers)",
+    )
     seed: int = 0
     trl: dict[str, Any] = Field(
         default_factory=dict,
@@ -292,6 +299,7 @@ __all__ = [
     "JudgeRecipe",
     "LoraSpec",
     "Precision",
+    "ReportTarget",
     "SFTRecipe",
     "SFTTrainSpec",
     "TrainSpec",
