@@ -84,7 +84,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
-    from judgelab.analysis.hacking import compute_hacking_summary, compute_paired_change, compute_seed_comparison
+    from judgelab.analysis.hacking import (
+        compute_hacking_summary,
+        compute_paired_change,
+        compute_seed_comparison,
+    )
     from judgelab.analysis.report import render_report
     from judgelab.config.loader import load_config
     from judgelab.judges.ensemble import EnsembleJudge, EnsembleSpec
@@ -97,21 +101,56 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
     from judgelab.stages.eval_policy import EvalPolicyConfig, run_eval_policy
     from judgelab.stages.sample import SampleConfig, run_sample
     from judgelab.stages.study import StudyConfig, run_study
-    from judgelab.stages.train_judge import TrainJudgeConfig, load_trained_judge_spec, run_train_judge
+    from judgelab.stages.train_judge import (
+        TrainJudgeConfig,
+        load_trained_judge_spec,
+        run_train_judge,
+    )
     from judgelab.stages.train_policy import TrainPolicyConfig, run_train_policy
 
 __all__ = [
+    "AnnotateConfig",
     "BackendError",
+    "Battle",
     "ChatMessage",
     "Completion",
     "ConfigError",
+    "DataBuildConfig",
     "DataError",
+    "EnsembleJudge",
+    "EnsembleSpec",
+    "EvalJudgeConfig",
+    "EvalPolicyConfig",
     "InvalidOutputBudgetExceeded",
+    "Judge",
+    "JudgeSpec",
     "JudgelabError",
+    "Judgement",
     "MissingDependencyError",
+    "PairwiseItem",
+    "PointwiseItem",
     "RunDirError",
+    "SampleConfig",
+    "StudyConfig",
     "TokenLogprob",
+    "TrainJudgeConfig",
+    "TrainPolicyConfig",
     "Usage",
+    "Verdict",
     "__version__",
-    *_LAZY,
+    "compute_hacking_summary",
+    "compute_paired_change",
+    "compute_seed_comparison",
+    "get_template",
+    "load_config",
+    "load_trained_judge_spec",
+    "render_report",
+    "run_annotate",
+    "run_data_build",
+    "run_eval_judge",
+    "run_eval_policy",
+    "run_sample",
+    "run_study",
+    "run_train_judge",
+    "run_train_policy",
 ]

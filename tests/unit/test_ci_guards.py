@@ -42,8 +42,8 @@ def test_make_test_requires_the_server_and_chromium_and_ci_installs_chromium():
     makefile = (ROOT / "Makefile").read_text()
     test_target = makefile[makefile.index("\ntest:"):].split("\n\n")[0]
     assert 'JUDGELAB_TEST_REQUIRE="$(TEST_REQUIRE)"' in test_target
-    assert re.search(r"^TEST_REQUIRE \?= server,tracking,chromium$", makefile, re.M)
-    assert re.search(r"^EXTRAS +\?= dev,server,tracking$", makefile, re.M)
+    assert re.search(r"^TEST_REQUIRE \?= server,tracking,chromium$", makefile, re.MULTILINE)
+    assert re.search(r"^EXTRAS +\?= dev,server,tracking$", makefile, re.MULTILINE)
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "apt-get install -y" in ci and "chromium" in ci
 

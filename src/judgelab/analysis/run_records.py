@@ -387,9 +387,9 @@ def find_runs(run_dir: str | Path) -> RunLayout:
 __all__ = [
     "EVAL_SAMPLE_SCHEMA",
     "GOLD_ON_PROXY_PROMPTS",
-    "ComparedGold",
     "JUDGE_EVAL_SCHEMA",
     "TRACKING_SCHEMA",
+    "ComparedGold",
     "PolicyRun",
     "ProxyProtocol",
     "RunLayout",

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,7 +49,12 @@ from judgelab.judges.ensemble import EnsembleJudge
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 from judgelab.metrics import compute_mean_se
-from judgelab.rewards.policy_reward import JudgeLoop, PointwiseScorer, battle_win_value, readout_failures
+from judgelab.rewards.policy_reward import (
+    JudgeLoop,
+    PointwiseScorer,
+    battle_win_value,
+    readout_failures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +95,13 @@ class TrackingPoint:
     def record(self) -> dict[str, Any]:
         return {"schema": TRACKING_SCHEMA, "step": self.step, "metrics": self.metrics,
                 "per_prompt": self.per_prompt}
+
+
+def step0_baseline(rows: Iterable[Mapping[str, Any]]) -> dict[str, str] | None:
+    """A pairwise proxy's baseline: the initial policy's response per prompt, from eval-sample rows
+    (``judgelab.eval_sample/v1``) at step 0; None when there are none."""
+    base = {str(r["prompt_id"]): str(r["response"]) for r in rows if int(r["step"]) == 0}
+    return base or None
 
 
 def _finite(x: float | None) -> float | None:
@@ -293,6 +305,7 @@ def evaluate_policy_checkpoint(
 
 __all__ = [
     "EVAL_SAMPLE_SCHEMA",
+    "GOLD_ON_PROXY_PROMPTS",
     "TRACKING_SCHEMA",
     "PolicyScorer",
     "PromptInfo",
@@ -300,6 +313,6 @@ __all__ = [
     "SampleToScore",
     "TrackingPoint",
     "compute_mean_se",
-    "GOLD_ON_PROXY_PROMPTS",
     "evaluate_policy_checkpoint",
+    "step0_baseline",
 ]

@@ -212,9 +212,9 @@ def _log(kwargs: dict[str, Any], name: str, value: float) -> None:
 
 __all__ = [
     "PairwiseChoice",
-    "finish_reasons",
     "ParseChoice",
     "ParseScore",
+    "finish_reasons",
     "make_pairwise_judge_reward",
     "make_pointwise_judge_reward",
     "pairwise_judge_reward",

@@ -171,6 +171,20 @@ class JudgeLoop:
         self.loop.close()
 
 
+def close_judges(loop: JudgeLoop, judges: Sequence[Any], cache: JudgementCache | None = None) -> None:
+    """Close every judge's backend on ``loop`` (where their clients live), then the loop and the cache."""
+
+    async def aclose_all() -> None:
+        await asyncio.gather(*(j.aclose() for j in judges))
+
+    try:
+        loop.run(aclose_all())
+    finally:
+        loop.close()
+        if cache is not None:
+            cache.close()
+
+
 async def _on(loop: JudgeLoop | None, coro: Coroutine[Any, Any, T]) -> T:
     return await (loop.run_async(coro) if loop is not None else coro)
 
@@ -433,6 +447,7 @@ __all__ = [
     "apply_invalid_policy",
     "battle_win_value",
     "build_reward_judge",
+    "close_judges",
     "contiguous_groups",
     "group_win_rates",
     "make_policy_reward",

@@ -37,6 +37,7 @@ from judgelab.rewards.policy_reward import (
     PairwiseRewardSpec,
     PolicyRewardSpec,
     build_reward_judge,
+    close_judges,
 )
 from judgelab.store.jsonl import JsonlAppender, iter_jsonl, write_jsonl_atomic
 from judgelab.store.rundir import RunDir
@@ -108,7 +109,12 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path, *, show_progress
     """Re-score the selected checkpoints into ``run_dir`` (resumable; see the module docstring).
 
     ``show_progress``: a bar over the checkpoints (None = on a terminal only)."""
-    from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo, evaluate_policy_checkpoint
+    from judgelab.evaluation.policy_eval import (
+        PolicyScorer,
+        PromptInfo,
+        evaluate_policy_checkpoint,
+        step0_baseline,
+    )
     from judgelab.stages.train_policy import (
         CHECKPOINT_DIR,
         checkpoint_dirs,
@@ -157,7 +163,7 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path, *, show_progress
         if samples_path.exists():
             rows = [r for r in iter_jsonl(samples_path) if int(r["step"]) in done]
             write_jsonl_atomic(samples_path, rows)  # drop rows of a step whose record never landed
-            baseline = {r["prompt_id"]: r["response"] for r in rows if int(r["step"]) == 0} or None
+            baseline = step0_baseline(rows)
         loop = JudgeLoop()
         cache = JudgementCache(cfg.cache_path or run.file(CACHE_FILE)) if cfg.cache else None
         proxy = build_reward_judge(reward_spec, cache=cache)
@@ -188,7 +194,7 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path, *, show_progress
                         baseline=baseline,
                     )
                     if step == 0:
-                        baseline = {r["prompt_id"]: r["response"] for r in point.samples}
+                        baseline = step0_baseline(point.samples)
                     samples_out.append(point.samples)
                     tracking_out.append([point.record()])
                     computed.append(step)
@@ -201,10 +207,7 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path, *, show_progress
             bar.close()
             if reference is not None:
                 reference.release()
-            loop.run(_aclose([proxy, gold, *extra.values()]))
-            loop.close()
-            if cache is not None:
-                cache.close()
+            close_judges(loop, [proxy, gold, *extra.values()], cache)
         all_steps = sorted(int(r["step"]) for r in iter_jsonl(run.file(TRACKING_FILE)))
         if not set(steps) <= set(all_steps):
             raise DataError(f"steps {sorted(set(steps) - set(all_steps))} were not recorded")
@@ -221,12 +224,6 @@ def _short(x: Any) -> str:
 
 def _rubric(v: Any) -> str | None:
     return v if isinstance(v, str) else None
-
-
-async def _aclose(judges: list[Any]) -> None:
-    import asyncio
-
-    await asyncio.gather(*(j.aclose() for j in judges))
 
 
 __all__ = ["EvalPolicyConfig", "EvalPolicyResult", "run_eval_policy"]

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +51,7 @@ from judgelab.judges.judge import JudgeSpec, Readout
 from judgelab.judges.templates import JudgeTemplate, get_template
 from judgelab.judges.types import Mode
 from judgelab.store.jsonl import write_jsonl_atomic, write_text_atomic
+from judgelab.store.ranks import is_main_process, wait_for_run_dir
 from judgelab.store.rundir import RunDir
 from judgelab.training.config import DistillRecipe, GRPORecipe, JudgeRecipe, SFTRecipe
 from judgelab.training.model_setup import FINAL_DIRNAME
@@ -230,14 +229,14 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *,
     rank calls this; only rank 0 writes the run directory.
     """
     run_dir = Path(run_dir)
-    main = _is_main_process()
+    main = is_main_process()
     done = _completed(config, run_dir)
     if done is not None:
         return done
     if main:
         run: RunDir | None = RunDir.open(run_dir, config, stage=STAGE, seed=config.recipe.train.seed)
     else:
-        _wait_for_manifest(run_dir)  # rank 0 creates the run directory; never race it
+        wait_for_run_dir(run_dir)  # rank 0 creates the run directory; never race it
         run = None
     with run.guard() if run is not None else contextlib.nullcontext():
         from judgelab.models.tokens import load_tokenizer, think_format
@@ -289,20 +288,6 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *,
                 "train_seconds": result.train_seconds, "model_path": str(result.model_path),
             })
         return result
-
-
-def _is_main_process() -> bool:
-    """True unless launched as a non-zero rank (torchrun / accelerate set ``RANK``)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def _wait_for_manifest(run_dir: Path, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not (run_dir / "manifest.json").exists():
-        if time.monotonic() > deadline:
-            raise RunDirError(f"rank {os.environ.get('RANK')}: rank 0 did not create {run_dir} in {timeout_s:.0f} s",
-                              "check rank 0's log")
-        time.sleep(0.5)
 
 
 def _completed(config: TrainJudgeConfig, run_dir: Path) -> TrainJudgeResult | None:

@@ -34,10 +34,8 @@ value); ``tracking.sampling.seed`` seeds the held-out sampling.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,9 +56,11 @@ from judgelab.rewards.policy_reward import (
     PairwiseRewardSpec,
     PolicyRewardSpec,
     build_reward_judge,
+    close_judges,
     make_policy_reward,
 )
 from judgelab.store.jsonl import JsonlAppender, iter_jsonl, write_jsonl_atomic
+from judgelab.store.ranks import is_main_process, wait_for_run_dir
 from judgelab.store.rundir import RunDir
 from judgelab.training.config import GRPOTrainSpec
 from judgelab.training.heldout import HeldOutSampling
@@ -296,18 +296,6 @@ def _prepare_resume(run: RunDir, out_dir: Path) -> tuple[str | None, set[int]]:
     return resume_from, done
 
 
-def _step0_baseline(samples_path: Path) -> dict[str, str] | None:
-    if not samples_path.exists():
-        return None
-    base = {r["prompt_id"]: r["response"] for r in iter_jsonl(samples_path) if int(r["step"]) == 0}
-    return base or None
-
-
-def is_main_process() -> bool:
-    """True unless launched as a non-zero rank (torchrun / accelerate set ``RANK``)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 class _TrackingWriter:
     """The ``track`` function handed to the callback: score a batch, append samples then record."""
 
@@ -361,7 +349,7 @@ def run_train_policy(
     done = _completed(cfg, run_dir)
     if done is not None:
         return done
-    from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo
+    from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo, step0_baseline
     from judgelab.training.callbacks import (
         PolicyTracker,
         TrackingPlan,
@@ -383,7 +371,7 @@ def run_train_policy(
                                   "proxy_protocol": "pairwise" if cfg.reward.kind == "pairwise" else "pointwise"}
         run.save_manifest()
     else:
-        _wait_for_manifest(run_dir)  # rank 0 creates the run directory; never race it
+        wait_for_run_dir(run_dir)  # rank 0 creates the run directory; never race it
     with run.guard() if run is not None else contextlib.nullcontext(), contextlib.ExitStack() as stack:
         records = load_prompt_records(cfg.prompts, cfg.prompt_limit)
         held_out = load_prompt_records(cfg.eval_prompts, cfg.tracking.limit)
@@ -401,7 +389,7 @@ def run_train_policy(
         gold = Judge(cfg.gold, cache=cache)
         extra = {str(j.name): Judge(j, cache=cache) for j in cfg.tracking.extra_judges}
         reward = make_policy_reward(cfg.reward, proxy, loop=loop)
-        stack.callback(_close_judges, loop, [proxy, gold, *extra.values()], cache)
+        stack.callback(close_judges, loop, [proxy, gold, *extra.values()], cache)
         train_cbs: list[Any] = []
         progress = make_progress_callback("train-policy", enabled=show_progress)
         sink = TrackerSink(cfg.train.report_to, run_dir)
@@ -417,7 +405,7 @@ def run_train_policy(
                     scorer,
                     stack.enter_context(JsonlAppender(run.file(TRACKING_FILE))),
                     stack.enter_context(JsonlAppender(run.file(SAMPLES_FILE))),
-                    _step0_baseline(run.file(SAMPLES_FILE)),
+                    step0_baseline(iter_jsonl(run.file(SAMPLES_FILE))) if run.file(SAMPLES_FILE).exists() else None,
                     sink=sink, progress=progress,
                 )
                 plan = TrackingPlan(
@@ -479,24 +467,6 @@ def run_train_policy(
     )
 
 
-def _wait_for_manifest(run_dir: Path, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not (run_dir / "manifest.json").exists():
-        if time.monotonic() > deadline:
-            raise RunDirError(f"rank {os.environ.get('RANK')}: rank 0 did not create {run_dir} in {timeout_s:.0f} s",
-                              "check rank 0's log")
-        time.sleep(0.5)
-
-
-def _close_judges(loop: JudgeLoop, judges: Sequence[Any], cache: JudgementCache | None) -> None:
-    try:
-        loop.run(_aclose(judges))
-    finally:
-        loop.close()
-        if cache is not None:
-            cache.close()
-
-
 def reward_judge_name(spec: Any) -> str:
     """The reward judge's name for records: the judge's ``name``, else the reward's ``name``."""
     if spec.kind != "ensemble" and spec.judge.name:
@@ -519,10 +489,6 @@ def _rubric(r: Record, key: str) -> str | None:
 
 def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.3f}"
-
-
-async def _aclose(judges: Sequence[Any]) -> None:
-    await asyncio.gather(*(j.aclose() for j in judges))
 
 
 __all__ = [
