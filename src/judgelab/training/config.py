@@ -7,8 +7,8 @@ names (an unknown name is a ``ConfigError`` listing close matches) and may not r
 is first-class here or that judgelab sets itself (``output_dir``, ``bf16``, ...).
 
 Defaults are the small-scale CPU defaults (SmolLM2-135M on 2 cores, minutes per judge). The paper's
-values, for a GPU run of the full study, are given in each field's description and collected in
-``PAPER_SFT`` / ``PAPER_GRPO``:
+values, for a GPU run of the full study, are given in each field's description and set in the
+shipped configs under ``experiments/paper/`` and ``experiments/judges/paper_*.yaml``:
 
     SFT / distill: full fine-tuning, lr 1e-5, bf16
     GRPO:          lr 1e-6, 8 rollouts per prompt, temperature 1.0, clip ε 0.2 / ε_high 0.3, β = 0 (no KL)
@@ -238,19 +238,6 @@ class GRPORecipe(_RecipeBase):
 
 JudgeRecipe = Annotated[SFTRecipe | DistillRecipe | GRPORecipe, Field(discriminator="kind")]
 
-PAPER_SFT: dict[str, Any] = {"finetune": "full", "learning_rate": 1e-5, "precision": "bf16"}
-PAPER_GRPO: dict[str, Any] = {
-    "finetune": "full",
-    "learning_rate": 1e-6,
-    "num_generations": 8,
-    "temperature": 1.0,
-    "epsilon": 0.2,
-    "epsilon_high": 0.3,
-    "beta": 0.0,
-    "precision": "bf16",
-}
-
-
 # ------------------------------------------------------------------------------------------------
 # TRL pass-through
 
@@ -290,8 +277,6 @@ def check_trl_passthrough(
 
 
 __all__ = [
-    "PAPER_GRPO",
-    "PAPER_SFT",
     "DistillRecipe",
     "FinetuneMode",
     "GRPORecipe",

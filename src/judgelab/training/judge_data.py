@@ -79,12 +79,10 @@ def format_target(verdict: str, trace: str | None, think: ThinkFormat) -> str:
 def swap_response_names(text: str) -> str:
     """Exchange "Response A" and "Response B" (also responses/output/assistant A/B) in a trace."""
 
-    swap = {"A": "B", "B": "A"}
-
-    def sub(m: re.Match[str]) -> str:
-        out = f"{m.group(1)}{m.group(2)}{swap[m.group(3)]}"
+    def sub(m: re.Match[str]) -> str:  # the letters swap like verdicts do (judges.types.swap_choice)
+        out = f"{m.group(1)}{m.group(2)}{swap_choice(m.group(3))}"
         if m.group(5):  # "Responses A and B"
-            out += f"{m.group(4)}{swap[m.group(5)]}"
+            out += f"{m.group(4)}{swap_choice(m.group(5))}"
         return out
 
     return _RESPONSE_NAME.sub(sub, text)
