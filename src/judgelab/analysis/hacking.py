@@ -54,7 +54,8 @@ points, 0.095 % at 4, 0.27 % at 8, 0.99 % at 20; without standard errors the ver
 ``undetermined`` at 3 and 4 points (0 false alarms) and the curve estimate gives 2.6 % at 8 points
 and 2.4 % at 20 (the estimate's own noise widens the tail). ``tests/unit/test_analysis_hacking.py``
 asserts, over 2000 trials each: < 1 % with SEs at 3, 4 and 8 points; no false alarm and every verdict
-undetermined without SEs at 3 and 4; < 5 % without SEs at 8.
+undetermined without SEs at 3 and 4; < 5 % without SEs at 8; and on 20 points over 300 trials < 5 %
+with SEs (2.0 % in that sample) and < 10 % without (3.0 %).
 
 ``compute_seed_comparison`` compares the policies trained with different reward judges across
 seeds: per judge the final and the peak gold score over seeds, and for each pair of judges the
