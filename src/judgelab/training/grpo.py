@@ -42,7 +42,7 @@ from judgelab.training.model_setup import (
     load_model_for_training,
     train_and_save,
 )
-from judgelab.training.trackers import tracker_session
+from judgelab.training.trackers import check_trackers, tracker_session
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ def train_grpo(
     for f in reward_funcs:
         if not callable(f):
             raise ConfigError(f"reward function {f!r} is not callable")
+    check_trackers(spec.report_to)  # before loading a model: a missing extra fails fast
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = grpo_rows(prompts)

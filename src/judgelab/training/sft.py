@@ -35,7 +35,7 @@ from judgelab.training.model_setup import (
     load_model_for_training,
     train_and_save,
 )
-from judgelab.training.trackers import tracker_session
+from judgelab.training.trackers import check_trackers, tracker_session
 from judgelab.types import ChatMessage
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ def train_sft(
             "score_regression_weight > 0 needs a pointwise score range",
             "score regression applies to pointwise judges only; set it to 0 for pairwise data",
         )
+    check_trackers(spec.report_to)  # before loading a model: a missing extra fails fast
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = sft_rows(examples)
