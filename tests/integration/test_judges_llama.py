@@ -55,6 +55,33 @@ async def _direct(url: str, model: str, messages, max_tokens: int, extra_body_up
         await client.close()
 
 
+NEAR_TIE = 0.05
+"""Largest logprob gap at which two greedy decodes of the same prompt may pick different tokens.
+
+llama-cpp-python reuses the longest cached prompt prefix of the previous request, so the same prompt
+is evaluated in different batch splits depending on what came before (e.g. which of two concurrent
+judge requests the server took first); the logits then differ in the last bits and a near-tie can
+flip. A text that differs from the direct call is accepted only at such a near-tie."""
+
+
+def _assert_same_greedy_text(text: str, choice) -> None:
+    """``text`` is the direct call's greedy answer, or departs from it only at a near-tie token."""
+    direct = (choice.message.content or "").strip()
+    if text == direct:
+        return
+    pos = 0
+    for t in choice.logprobs.content:
+        if text[pos:pos + len(t.token)] != t.token:
+            rest = text[pos:]
+            alts = {a.token: a.logprob for a in t.top_logprobs if a.token and rest.startswith(a.token)}
+            assert alts, f"{text!r} vs direct {direct!r}: at {pos} the judge's token is not among the top logprobs"
+            gap = t.logprob - max(alts.values())
+            assert gap <= NEAR_TIE, f"{text!r} vs direct {direct!r}: not a near-tie at {pos} (gap {gap:.3g})"
+            return
+        pos += len(t.token)
+    raise AssertionError(f"{text!r} vs direct {direct!r}: the direct text is a prefix of the judge's")
+
+
 def test_pointwise_text_plus_expected_matches_direct_call(llama_server, llama_model):
     judge = Judge(spec(llama_server, llama_model, readout="text+expected"))
     items = [PointwiseItem(INSTRUCTION, r) for r in RESPONSES]
@@ -62,7 +89,7 @@ def test_pointwise_text_plus_expected_matches_direct_call(llama_server, llama_mo
     for it, j in zip(items, out):
         messages = judge.template.render({"instruction": it.instruction, "response": it.response})
         direct = asyncio.run(_direct(llama_server, llama_model, messages, 16, logprobs=True, top_logprobs=20))
-        assert j.raw_text == (direct.choices[0].message.content or "").strip()
+        _assert_same_greedy_text(j.raw_text, direct.choices[0])
         assert j.verdict == parse_pointwise(j.raw_text).verdict
         assert j.finish_reason in ("stop", "length")
         if j.verdict.parsed:
@@ -164,12 +191,14 @@ def test_text_plus_expected_end_to_end_on_a_verdict_known_to_parse(llama_server,
         direct = asyncio.run(_direct(llama_server, llama_model, messages, 16, **client_kw,
                                      extra_body_update={"grammar": SCORE_GRAMMAR}))
         choice = direct.choices[0]
-        assert choice.message.content == j.raw_text
+        _assert_same_greedy_text(j.raw_text, choice)  # the digit may flip only at a near-tie
         digit_token = next(t for t in choice.logprobs.content if t.token.strip().isdigit())
         mass: dict[int, float] = {}
         for a in digit_token.top_logprobs:
             if a.token.strip().isdigit() and len(a.token.strip()) == 1:
                 mass[int(a.token.strip())] = mass.get(int(a.token.strip()), 0.0) + math.exp(a.logprob)
         total = sum(mass.values())
-        assert j.valid_mass == pytest.approx(total, rel=1e-6)
-        assert j.expected_score == pytest.approx(sum(k * v for k, v in mass.items()) / total, rel=1e-6)
+        # same position, same prompt: equal up to the last-bit differences of a different batch split
+        assert j.valid_mass == pytest.approx(total, abs=1e-3)
+        assert j.expected_score == pytest.approx(sum(k * v for k, v in mass.items()) / total, abs=1e-2)
+        assert j.expected_score == pytest.approx(sum(k * p for k, p in j.score_probs.items()), rel=1e-9)
