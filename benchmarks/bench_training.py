@@ -173,7 +173,7 @@ def run_grpo(model: str, items: list[dict[str, Any]], steps: int, prompt: str) -
     from judgelab.training.config import GRPOTrainSpec
     from judgelab.training.grpo import train_grpo
 
-    def parse(text: str) -> int | None:
+    def parse(text: str, finish_reason: str | None = None) -> int | None:
         found = re.findall(r"Score:\s*(\d)\b", text)
         return int(found[-1]) if found else None
 

@@ -34,8 +34,11 @@ app.add_typer(data_app, name="data")
 
 _STATE = {"debug": False}
 
+OVERRIDE_EXAMPLE = "train.learning_rate=1e-6"
+"""The example in the overrides help: a real field of train-policy / train-judge configs (a test checks)."""
 OverridesArg = Annotated[
-    Optional[list[str]], typer.Argument(help="dotted overrides, e.g. policy.lr=1e-6", show_default=False)
+    Optional[list[str]],
+    typer.Argument(help=f"dotted overrides, e.g. {OVERRIDE_EXAMPLE}", show_default=False),
 ]
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config file", exists=False)]
 RunDirOpt = Annotated[
@@ -166,17 +169,21 @@ def sample(
     typer.echo(f"{res.output}: {res.total} responses ({res.done_before} done before, {res.computed} sampled now)")
 
 
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="hide the progress bar")]
+
+
 @app.command("train-policy")
 def train_policy(
     config: Annotated[Path, typer.Argument(help="YAML config with stage: train_policy")],
     overrides: OverridesArg = None,
     run_dir: RunDirOpt = None,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """GRPO a policy against a proxy judge, tracking proxy, gold and KL; rerun to resume."""
     from judgelab.stages.train_policy import run_train_policy
 
     _, cfg = _load_stage_config(config, overrides, expect="train_policy")
-    res = run_train_policy(cfg, _resolve_run_dir(run_dir, cfg))
+    res = run_train_policy(cfg, _resolve_run_dir(run_dir, cfg), show_progress=False if no_progress else None)
     m = res.final_metrics
     typer.echo(
         f"{res.run_dir}: {res.global_step} steps{' (already complete)' if res.skipped else ''}, "
@@ -190,12 +197,13 @@ def eval_policy(
     config: Annotated[Path, typer.Argument(help="YAML config with stage: eval_policy")],
     overrides: OverridesArg = None,
     run_dir: RunDirOpt = None,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Re-score a train-policy run's checkpoints with any judges; rerun to resume."""
     from judgelab.stages.eval_policy import run_eval_policy
 
     _, cfg = _load_stage_config(config, overrides, expect="eval_policy")
-    res = run_eval_policy(cfg, _resolve_run_dir(run_dir, cfg))
+    res = run_eval_policy(cfg, _resolve_run_dir(run_dir, cfg), show_progress=False if no_progress else None)
     typer.echo(f"{res.tracking}: steps {res.steps} ({len(res.computed)} scored now)")
 
 
@@ -204,12 +212,13 @@ def train_judge(
     config: Annotated[Path, typer.Argument(help="YAML config with stage: train_judge")],
     overrides: OverridesArg = None,
     run_dir: RunDirOpt = None,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Train a proxy judge on gold labels (sft / distill / grpo); rerun to resume."""
     from judgelab.stages.train_judge import run_train_judge
 
     _, cfg = _load_stage_config(config, overrides, expect="train_judge")
-    res = run_train_judge(cfg, _resolve_run_dir(run_dir, cfg))
+    res = run_train_judge(cfg, _resolve_run_dir(run_dir, cfg), show_progress=False if no_progress else None)
     done = " (already complete)" if res.already_completed else ""
     typer.echo(
         f"{res.run_dir}: {res.recipe} judge ({res.mode}, {res.template}) trained {res.global_step} steps on "

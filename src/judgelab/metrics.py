@@ -4,16 +4,16 @@ What a proxy judge is measured by (``judgelab eval-judge``):
 
 - pointwise: Krippendorff's α (interval level) between judge and gold, Pearson / Spearman,
   calibration error of the judge's expected score against the gold score;
-- pairwise: accuracy against the gold choice and position consistency (same winner when the two
-  responses swap places);
-- both: invalid-output rate, and a seeded percentile bootstrap CI for any of the above.
+- the mean and standard error of a judge's valid scores (``compute_mean_se``, policy tracking);
+- a seeded percentile bootstrap CI for any statistic of paired samples (``compute_bootstrap_ci``).
+
+Pairwise accuracy, both-orders accuracy and position consistency are computed per item where the
+verdicts of both orders are at hand, in ``judgelab.evaluation.judge_eval`` (one implementation).
 
 Conventions. A judge's unparseable verdict is passed as ``None`` (or NaN for numeric arrays) and is
 never replaced by a default score: agreement metrics are computed on the valid items and the
-invalid rate is reported beside them (``compute_invalid_rate``); accuracy and position consistency
-count an invalid verdict as not correct / not consistent, because a judge that fails to answer did
-not get it right. A metric that is undefined for the data (α when every value is identical,
-Pearson on a constant) is ``nan``, never a made-up number.
+invalid rate is reported beside them. A metric that is undefined for the data (α when every value
+is identical, Pearson on a constant) is ``nan``, never a made-up number.
 
 Krippendorff's α (interval) is computed in closed form (see its docstring for why not through
 the ``krippendorff`` package directly) and checked in ``tests/unit/test_metrics.py`` against the
@@ -28,7 +28,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -37,7 +37,6 @@ from judgelab.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-PairwiseChoice = Literal["A", "B", "tie"]
 
 
 @dataclass(frozen=True)
@@ -191,24 +190,6 @@ def compute_spearman(pred: ArrayLike | Sequence[float | None], gold: ArrayLike |
     return float(stats.spearmanr(p, g).statistic)
 
 
-def compute_expected_score(probs: ArrayLike, scores: ArrayLike) -> NDArray[np.float64]:
-    """Expected score Σ_k p_k · score_k per item; ``probs`` (items, K) is renormalised per row.
-
-    A row whose probabilities sum to 0 (the judge put no mass on any score token) gives NaN.
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    s = np.asarray(scores, dtype=np.float64)
-    if p.ndim != 2 or s.ndim != 1 or p.shape[1] != s.shape[0]:
-        raise DataError(f"probs must be (items, {s.shape[0]}) for {s.shape[0]} scores, got {p.shape}")
-    if np.any(p < 0):
-        raise DataError("probs contains negative values", "pass probabilities, not log-probabilities")
-    total = p.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (p @ s) / total
-    out[total <= 0] = np.nan
-    return out
-
-
 def compute_calibration_error(
     expected: ArrayLike | Sequence[float | None],
     gold: ArrayLike | Sequence[float | None],
@@ -243,52 +224,22 @@ def compute_calibration_error(
     return CalibrationResult(ece=float(ece), bins=tuple(bins))
 
 
-def compute_invalid_rate(verdicts: Sequence[Any]) -> float:
-    """Fraction of verdicts that are invalid (``None`` or NaN); nan for an empty list."""
-    if len(verdicts) == 0:
-        return math.nan
-    bad = sum(1 for v in verdicts if v is None or (isinstance(v, float) and math.isnan(v)))
-    return bad / len(verdicts)
-
-
 # ------------------------------------------------------------------------------------------------
-# pairwise
+# means
 
 
-def compute_accuracy(pred: Sequence[Any], gold: Sequence[Any]) -> float:
-    """Fraction of items where ``pred == gold``; an invalid prediction (None) counts as wrong."""
-    _same_length(pred, gold, "pred/gold")  # type: ignore[arg-type]
-    if len(gold) == 0:
-        return math.nan
-    if any(g is None for g in gold):
-        raise DataError("gold contains None", "drop gold items without a label before scoring")
-    return sum(1 for p, g in zip(pred, gold) if p is not None and p == g) / len(gold)
-
-
-_SWAP: dict[str, str] = {"A": "B", "B": "A", "tie": "tie"}
-
-
-def compute_position_consistency(
-    first_order: Sequence[PairwiseChoice | None], swapped_order: Sequence[PairwiseChoice | None]
-) -> float:
-    """Fraction of battles whose verdict names the same response in both orders.
-
-    ``first_order[i]`` is the choice with (x, y) shown as (A, B); ``swapped_order[i]`` with (y, x)
-    shown as (A, B). Consistent when ``swapped == swap(first)`` ("A"↔"B", "tie"↔"tie"); an invalid
-    verdict (None) in either order counts as inconsistent.
-    """
-    _same_length(first_order, swapped_order, "first_order/swapped_order")  # type: ignore[arg-type]
-    if len(first_order) == 0:
-        return math.nan
-    for v in (*first_order, *swapped_order):
-        if v is not None and v not in _SWAP:
-            raise DataError(f"pairwise choice {v!r} is not one of 'A', 'B', 'tie' or None")
-    ok = sum(
-        1
-        for a, b in zip(first_order, swapped_order)
-        if a is not None and b is not None and _SWAP[a] == b
-    )
-    return ok / len(first_order)
+def compute_mean_se(values: Sequence[float | None]) -> tuple[float | None, float | None, float]:
+    """(mean, standard error ``std(ddof=1) / √n``, invalid rate) over the valid values (not None /
+    NaN); the mean is None without valid values, the SE None with fewer than two."""
+    valid = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    invalid_rate = (len(values) - len(valid)) / len(values) if values else 0.0
+    if not valid:
+        return None, None, invalid_rate
+    mean = math.fsum(valid) / len(valid)
+    if len(valid) < 2:
+        return mean, None, invalid_rate
+    var = math.fsum((v - mean) ** 2 for v in valid) / (len(valid) - 1)
+    return mean, math.sqrt(var / len(valid)), invalid_rate
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,15 +322,11 @@ __all__ = [
     "CalibrationBin",
     "CalibrationResult",
     "ConfidenceInterval",
-    "PairwiseChoice",
-    "compute_accuracy",
     "compute_alpha_vs_gold",
     "compute_bootstrap_ci",
     "compute_calibration_error",
-    "compute_expected_score",
-    "compute_invalid_rate",
     "compute_krippendorff_alpha_interval",
+    "compute_mean_se",
     "compute_pearson",
-    "compute_position_consistency",
     "compute_spearman",
 ]

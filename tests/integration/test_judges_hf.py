@@ -6,7 +6,9 @@ Checked against independent computations with plain transformers:
   renormalised over the valid digits, equals a direct forward pass on the same chat prompt;
 - generate-then-parse: the verdict is the parse of the judge's own completion (an untrained
   135M model rarely writes the grammar; invalid outcomes are kept, never scored);
-- pairwise in both orders, rubric generation and rubric-guided judging run end to end.
+- pairwise in both orders, rubric generation and rubric-guided judging run end to end;
+- ``readout: text+expected`` in full, on a completion known to parse (constructed; the read-out
+  runs on the real model) against the same direct forward pass.
 """
 
 from __future__ import annotations
@@ -122,3 +124,53 @@ def test_rubric_generation_and_rubric_guided_expected_score(hf_judge_factory, re
     messages = judge.template.render({"instruction": INSTRUCTION, "rubric": rubric, "response": RESPONSES[0]})
     expected, _, _ = _reference_expected(tok, model, messages)
     assert j.expected_score == pytest.approx(expected, abs=1e-4)
+
+
+class _ConstructedCompletion:
+    """The real hf backend for the read-out (``next_token_probs``), but a completion we construct
+    for generation: SmolLM2 rarely writes the verdict grammar, and this path needs one that parses."""
+
+    def __init__(self, backend, text: str) -> None:
+        self.backend, self.text = backend, text
+        self.identity = {"kind": "constructed", "text": text}
+
+    async def complete_many(self, requests, sampling, progress=None):
+        from judgelab.types import Completion
+
+        return [Completion(text=self.text, finish_reason="stop") for _ in requests]
+
+    async def complete(self, messages, sampling):
+        return (await self.complete_many([messages], sampling))[0]
+
+    async def next_token_probs(self, requests, candidates):
+        return await self.backend.next_token_probs(requests, candidates)
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode,text,prefix", [
+    ("non_reasoning", "Score: 7", "Score: "),
+    ("reasoning", "It is one sentence and about cats.\nScore: 8", "It is one sentence and about cats.\nScore: "),
+])
+def test_text_plus_expected_end_to_end_on_a_verdict_known_to_parse(hf_judge_factory, reference_model, mode, text,
+                                                                    prefix):
+    """issue 11: the generate-then-parse tests above pass whichever way SmolLM2 answers; here the
+    verdict parses, so the read-out at its score position must run on the real model and agree with
+    a direct forward pass over the same prompt + the answer up to the digit."""
+    tok, model = reference_model
+    real = hf_judge_factory().backend
+    judge = Judge(JudgeSpec.model_validate({"backend": {"kind": "hf", "model": {"name": "constructed"}},
+                                            "mode": mode, "readout": "text+expected"}),
+                  backend=_ConstructedCompletion(real, text))
+    items = [PointwiseItem(INSTRUCTION, r) for r in RESPONSES]
+    out = asyncio.run(judge.score_pointwise(items))
+    for it, j in zip(items, out):
+        assert j.verdict.parsed and j.verdict.score == int(text[-1])
+        messages = judge.template.render({"instruction": it.instruction, "response": it.response})
+        expected, mass, argmax = _reference_expected(tok, model, messages, prefix=prefix)
+        assert j.expected_score == pytest.approx(expected, abs=1e-4) and j.reward == j.expected_score
+        assert j.valid_mass == pytest.approx(mass, rel=1e-3) and j.argmax_score == argmax
+        assert j.readout_error is None and not j.readout_failed
+        if mode == "reasoning":
+            assert j.reasoning == "It is one sentence and about cats."

@@ -1,17 +1,17 @@
-"""`judgelab report --png`: a real headless Chromium screenshots a rendered report (skipped without one)."""
+"""`judgelab report --png`: a real headless Chromium screenshots a rendered report.
+
+Skipped without Chromium on a developer machine; failed under ``make test`` / CI, where
+``JUDGELAB_TEST_REQUIRE`` names it and ``.ci/run`` installs Debian's ``chromium`` (see conftest).
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from judgelab.analysis.report import find_chromium
 from judgelab.cli import main
 from judgelab.store.jsonl import write_json_atomic, write_jsonl_atomic
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(find_chromium() is None, reason="no Chromium on PATH (Debian: apt-get install chromium)"),
-]
+pytestmark = pytest.mark.integration
 
 
 def _run_dir(path):
@@ -35,7 +35,7 @@ def _run_dir(path):
     return path
 
 
-def test_report_png_via_cli(tmp_path, capsys):
+def test_report_png_via_cli(chromium, tmp_path, capsys):
     run = _run_dir(tmp_path / "run")
     assert main(["report", str(run), "--out", str(tmp_path / "rep"), "--png"]) == 0
     png = tmp_path / "rep" / "report.png"

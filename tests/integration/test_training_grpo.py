@@ -22,7 +22,7 @@ from judgelab.training.grpo import train_grpo
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def parse_score(text: str) -> int | None:
+def parse_score(text: str, finish_reason: str | None = None) -> int | None:
     found = re.findall(r"Score:\s*(\d)\b", text)
     return int(found[-1]) if found else None
 
@@ -56,7 +56,11 @@ def test_grpo_judge_reward_updates_model(smollm2_hf_dir: Path, tmp_path: Path):
         seen["calls"] += 1
         seen["gold"].extend(kwargs["gold_score"])
         seen["completions"].extend(completion_text(c) for c in completions)
+        seen["completion_ids"] = list(kwargs["completion_ids"])
         return judge_reward(prompts, completions, **kwargs)
+
+    # train_grpo hands a judge reward the trainer's end-of-completion ids (issue 11: truncation)
+    recording_judge_reward.bind_stop_token_ids = judge_reward.bind_stop_token_ids  # type: ignore[attr-defined]
 
     async def length_reward(prompts, completions, **kwargs):
         # continuous, so rollouts of one prompt differ and the advantages are not all zero
@@ -90,6 +94,9 @@ def test_grpo_judge_reward_updates_model(smollm2_hf_dir: Path, tmp_path: Path):
     # rewards differed inside a group, so there was a gradient (else the test proves nothing)
     assert any(h["frac_reward_zero_std"] < 1 for h in logged), logged
     assert any("judge_reward/invalid_rate" in k for h in result.log_history for k in h)
+    # the reward knew which completions the 12-token limit cut off (finish_reason, as the judge reads it)
+    assert any("judge_reward/truncated_rate" in k for h in result.log_history for k in h)
+    assert all(len(ids) <= 12 for ids in seen["completion_ids"])
 
     trained = AutoModelForCausalLM.from_pretrained(str(result.model_path), dtype=torch.float32)
     top = f"model.layers.{base.config.num_hidden_layers - 1}.mlp.down_proj.weight"

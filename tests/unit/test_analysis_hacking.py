@@ -111,7 +111,12 @@ def test_curve_noise_estimate_without_se():
 
 
 def test_divergence_without_se_uses_curve_estimate():
-    s = compute_hacking_summary(STEPS, PROXY, GOLD)
+    # the hand-made curves are exactly linear in places (σ̂ ≈ 1e-16: no usable noise estimate, so
+    # undetermined rather than a zero threshold); with measurement noise the estimate is usable
+    assert compute_hacking_summary(STEPS, PROXY, GOLD).verdict == "undetermined"
+    rng = np.random.default_rng(3)
+    s = compute_hacking_summary(STEPS, np.array(PROXY) + rng.normal(0, 0.05, 9),
+                                np.array(GOLD) + rng.normal(0, 0.05, 9))
     assert s.noise_source == "curve_estimate"
     assert s.divergence_step is not None and s.divergence_step >= 30
     trials, hits = 200, 0
@@ -269,3 +274,102 @@ def test_paired_change_is_the_mean_per_prompt_difference_with_a_bootstrap_ci():
                                  metric="proxy", step_from=0, step_to=1)
     assert not flat.up and not flat.down  # differences +0.5, -0.5, 0: the CI spans 0
     assert compute_paired_change({"a": None}, {"a": 1.0}, metric="gold", step_from=0, step_to=1) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 11: a missing SE never lowers the threshold; too little information is "undetermined"
+
+
+def test_missing_se_on_three_points_is_undetermined_not_hacked():
+    """Reproduction: proxy 5.0 → 5.001, gold 5.0 → 4.999 was flagged (curve noise 0 on 3 points)."""
+    s = compute_hacking_summary([0, 1, 2], [5.0, 5.0005, 5.001], [5.0, 4.9995, 4.999])
+    assert not s.hacked and s.divergence_step is None
+    assert s.verdict == "undetermined" and "too few points" in s.undetermined_reason
+    # SEs given but one missing (gold had < 2 valid scores at step 2): the same, not a zero threshold
+    s = compute_hacking_summary([0, 1, 2], [5.0, 5.0005, 5.001], [5.0, 4.9995, 4.999],
+                                proxy_se=[0.1, 0.1, 0.1], gold_se=[0.1, 0.1, None])
+    assert s.verdict == "undetermined" and not s.hacked and s.windows_undetermined == 1
+    # with every SE present the tiny changes are noise: tested, and no divergence
+    s = compute_hacking_summary([0, 1, 2], [5.0, 5.0005, 5.001], [5.0, 4.9995, 4.999],
+                                proxy_se=[0.1] * 3, gold_se=[0.1] * 3)
+    assert s.verdict == "no_divergence" and s.windows_tested == 1
+
+
+def test_a_missing_se_uses_the_curve_estimate_only_where_it_is_usable():
+    # 9 points (>= MIN_CURVE_POINTS): a missing SE at one step is replaced by the curve's own noise
+    se = list(SE)
+    se[6] = None
+    gold = np.array(GOLD) + np.random.default_rng(5).normal(0, 0.05, 9)
+    s = compute_hacking_summary(STEPS, PROXY, gold, proxy_se=SE, gold_se=se, window=2)
+    assert s.noise_source == "mixed" and s.verdict == "diverged" and s.windows_undetermined == 0
+    # the hand-made gold is exactly linear in places: no usable estimate, so window 40 → 60 is
+    # undetermined and the first testable divergence is the next window (50 → 70)
+    s = compute_hacking_summary(STEPS, PROXY, GOLD, proxy_se=SE, gold_se=se, window=2)
+    assert s.windows_undetermined == 1 and s.divergence_step == 50
+    # a perfectly straight proxy curve has σ̂ = 0: never a zero threshold, those windows are undetermined
+    line = [5.0 + 0.1 * i for i in range(9)]
+    s = compute_hacking_summary(STEPS, line, GOLD)
+    assert s.verdict == "undetermined" and s.windows_tested == 0 and s.noise_source == "unavailable"
+
+
+def _false_alarm_rate(n: int, trials: int, with_se: bool) -> tuple[float, float]:
+    hits = undetermined = 0
+    for seed in range(trials):
+        rng = np.random.default_rng([n, seed])
+        proxy, gold = 5.0 + rng.normal(0, 0.1, n), 5.0 + rng.normal(0, 0.1, n)
+        se = {"proxy_se": [0.1] * n, "gold_se": [0.1] * n} if with_se else {}
+        s = compute_hacking_summary(range(n), proxy, gold, **se)
+        hits += s.hacked
+        undetermined += s.undetermined
+    return hits / trials, undetermined / trials
+
+
+@pytest.mark.parametrize("n", [3, 4, 8])
+def test_false_alarm_rate_on_pure_noise(n):
+    """Flat independent N(0, 0.1²) curves, window 2, noise 2, 2000 trials per case.
+
+    Asserted: < 1 % with honest SEs (measured over 20 000 trials: 0.035 %, 0.095 %, 0.27 % at 3, 4,
+    8 points); without SEs no false alarm and every verdict 'undetermined' at 3 and 4 points, and
+    < 5 % at 8 points, where the curve's own noise estimate is used (measured 2.6 %)."""
+    rate, undetermined = _false_alarm_rate(n, 2000, with_se=True)
+    assert rate < 0.01 and undetermined == 0.0
+    rate, undetermined = _false_alarm_rate(n, 2000, with_se=False)
+    if n < 8:
+        assert rate == 0.0 and undetermined == 1.0
+    else:
+        assert rate < 0.05 and undetermined < 0.01
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 11: proxy and gold compared on the same prompts
+
+
+def test_gap_and_divergence_use_the_gold_on_the_proxys_prompts():
+    # gold over all prompts falls, but on the proxy's prompts it rises with the proxy: no hacking
+    steps, proxy = [0, 1, 2, 3], [5.0, 5.5, 6.0, 6.5]
+    gold_all, gold_on_proxy = [5.0, 4.5, 4.0, 3.5], [5.0, 5.4, 5.8, 6.2]
+    se = [0.05] * 4
+    naive = compute_hacking_summary(steps, proxy, gold_all, proxy_se=se, gold_se=se)
+    assert naive.hacked  # what comparing different prompt sets concluded
+    s = compute_hacking_summary(steps, proxy, gold_all, proxy_se=se, gold_se=se,
+                                gold_compared=gold_on_proxy, gold_compared_se=se)
+    assert s.comparison == "proxy_prompts" and s.verdict == "no_divergence"
+    assert s.final_gap == pytest.approx(6.5 - 6.2) and s.gap_change == pytest.approx(0.3)
+    assert s.gold_final == 3.5 and s.gold_peak == 5.0  # the gold's own view stays all prompts
+    assert s.gold_compared == tuple(gold_on_proxy)
+    # no gold on the proxy's prompts: no gap, verdict undetermined
+    u = compute_hacking_summary(steps, proxy, gold_all, proxy_se=se, gold_se=se, comparison="unavailable")
+    assert u.final_gap is None and u.gap_change is None
+    assert u.verdict == "undetermined" and not u.hacked and "proxy scored" in u.undetermined_reason
+    with pytest.raises(DataError, match="gold_compared"):
+        compute_hacking_summary(steps, proxy, gold_all, comparison="proxy_prompts")
+
+
+def test_paired_change_can_be_restricted_to_the_proxys_prompts():
+    before = {"a": 1.0, "b": 1.0, "c": 5.0}
+    after = {"a": 2.0, "b": 2.0, "c": 0.0}
+    all_prompts = compute_paired_change(before, after, metric="gold", step_from=0, step_to=1, n_resamples=200)
+    same = compute_paired_change(before, after, metric="gold", step_from=0, step_to=1, n_resamples=200,
+                                 only={"a", "b"})
+    assert all_prompts.ci.n_items == 3 and all_prompts.ci.value == pytest.approx(-1.0)
+    assert same.ci.n_items == 2 and same.ci.value == pytest.approx(1.0)

@@ -192,3 +192,48 @@ def test_protocol_mismatch_and_config_errors(tmp_path):
         econfig(data, [{"name": "p"}])
     with pytest.raises(ValidationError, match="unique"):
         econfig(data, [{"name": "p", "from_run": "a"}, {"name": "p", "from_run": "b"}])
+
+
+def test_breakdown_by_a_meta_key_gives_per_variant_means(tmp_path):
+    """issue 11: MICRO_STUDY_RESULTS' per-variant means come from `eval-judge breakdown=variant`."""
+    variants = [None, "fixed", "fixed", "truncated", None, "truncated"]
+    rows = [{"id": f"r{i}", "prompt": "p", "responses": ["x" * i + ("bad" if i == 4 else "")], "source": "t",
+             "labels": {"score": (2 * i) % 10}, "meta": {} if v is None else {"variant": v}}
+            for i, v in zip(range(1, 7), variants)]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    judges = [{"name": "len", "judge": {"backend": OPENAI, "template": "pointwise-v1"}}]
+    res = run_eval_judge(econfig(path, judges, breakdown="variant"), tmp_path / "run",
+                         backends={"len": Scripted("len")})
+    [row] = res.rows
+    b = row["breakdown"]
+    assert b["key"] == "variant"
+    by = {g["value"]: g for g in b["groups"]}
+    assert list(by) == ["(none)", "fixed", "truncated"]  # first-seen order; no meta.variant = (none)
+    # judge score = len(response) % 10: r1 → 1, r2 → 2, r3 → 3, r4 invalid ("bad"), r5 → 5, r6 → 6
+    assert by["(none)"] == {"value": "(none)", "n": 2, "n_valid": 2, "mean_judge_score": 3.0,
+                            "mean_gold_score": 1.0, "invalid_rate": 0.0}  # r1, r5: gold 2, 0
+    assert by["fixed"]["mean_judge_score"] == 2.5 and by["fixed"]["mean_gold_score"] == 5.0
+    assert by["truncated"]["n_valid"] == 1 and by["truncated"]["mean_judge_score"] == 6.0
+    assert by["truncated"]["invalid_rate"] == 0.5 and by["truncated"]["mean_gold_score"] == 5.0  # gold 8, 2
+    items = [json.loads(x) for x in (tmp_path / "run" / "eval_items.jsonl").read_text().splitlines()]
+    assert [i["group"] for i in items] == ["(none)", "fixed", "fixed", "truncated", "(none)", "truncated"]
+    md = (tmp_path / "run" / "judge_eval.md").read_text()
+    assert "## By meta.variant" in md and "| fixed | 2 | 2.50 | 5.00 | 0% |" in md
+    # without breakdown nothing changes in the rows
+    plain = run_eval_judge(econfig(path, judges), tmp_path / "run2", backends={"len": Scripted("len")})
+    assert "breakdown" not in plain.rows[0]
+
+
+def test_pairwise_breakdown_reports_accuracy_per_group(tmp_path):
+    data = write_pairwise(tmp_path)
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    for i, r in enumerate(rows):
+        r["meta"] = {"variant": "odd" if i % 2 else "even"}
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    judges = [{"name": "first", "judge": {"backend": OPENAI, "template": "pairwise-v1"}}]
+    res = run_eval_judge(econfig(data, judges, breakdown="variant"), tmp_path / "run",
+                         backends={"first": Scripted("first")})
+    by = {g["value"]: g for g in res.rows[0]["breakdown"]["groups"]}
+    # 'first' always says A: right in exactly one of the two orders of every battle → 0.5 everywhere
+    assert by == {"even": {"value": "even", "n": 4, "accuracy": 0.5}, "odd": {"value": "odd", "n": 4, "accuracy": 0.5}}

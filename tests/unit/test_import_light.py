@@ -30,3 +30,9 @@ def test_cli_help_is_light():
     )
     loaded = _loaded_after(code)
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_training_helpers_import_light():
+    """callbacks / trackers / progress import transformers or torch only when used (issue 11)."""
+    loaded = _loaded_after("import judgelab.training.callbacks, judgelab.training.trackers, judgelab.training.progress")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)

@@ -16,12 +16,12 @@ from judgelab.rewards.judge_rewards import (
 from judgelab.rewards.trl_format import completion_text
 
 
-def parse_score(text: str) -> int | None:
+def parse_score(text: str, finish_reason: str | None = None) -> int | None:
     m = re.findall(r"Score: (\d+)", text)
     return int(m[-1]) if m else None
 
 
-def parse_choice(text: str) -> str | None:
+def parse_choice(text: str, finish_reason: str | None = None) -> str | None:
     m = re.findall(r"Winner: (A|B|tie)\b", text)
     return m[-1] if m else None
 
@@ -108,3 +108,34 @@ def test_completion_text_formats():
     assert completion_text([{"role": "assistant", "content": [{"type": "text", "text": "z"}]}]) == "z"
     with pytest.raises(DataError):
         completion_text(3)
+
+
+# ---------------------------------------------------------------------------- issue 11: truncation
+def test_truncated_judge_trace_earns_no_reward_in_training():
+    """A trace cut off after a mid-text 'Score: 7' is invalid when the judge is used; so in training."""
+    from judgelab.training.judge_data import make_verdict_parser
+
+    cut = "The response covers the topic. Tentatively\nScore: 7\nBut on reflection the word limit"
+    done = "The response covers the topic.\nScore: 7"
+    prompts = [[{"role": "user", "content": "judge this"}]] * 2
+    f = make_pointwise_judge_reward(make_verdict_parser("pointwise"))
+    assert f(prompts, [msg(cut), msg(done)], gold_score=[7, 7]) == [1.0, 1.0]  # finish reason unknown
+    f.bind_stop_token_ids([0])  # what train_grpo does: the trainer's eos + pad ids
+    logged: dict[str, float] = {}
+    out = f(prompts, [msg(cut), msg(done)], completion_ids=[[5, 6, 9], [5, 6, 0]],
+            log_metric=logged.__setitem__, gold_score=[7, 7])
+    assert out == [-1.0, 1.0]  # row 0 did not end with an end token: cut off mid-reasoning
+    assert logged["judge_reward/truncated_rate"] == 0.5 and logged["judge_reward/invalid_rate"] == 0.5
+    # a cut-off completion whose verdict line is its last line still counts (as in use)
+    assert f(prompts[:1], [msg(done)], completion_ids=[[5, 9]], gold_score=[7]) == [1.0]
+
+
+def test_truncated_pairwise_verdict_is_invalid_too():
+    from judgelab.training.judge_data import make_verdict_parser
+
+    f = make_pairwise_judge_reward(make_verdict_parser("pairwise"))
+    f.bind_stop_token_ids([2])
+    text = "Verdict: [[A]]\nwait, response B also"
+    # cut off after the verdict line: invalid (-1); the same text finished with an end token: right (1)
+    assert f([[{"role": "user", "content": "x"}]] * 2, [msg(text), msg(text)], gold_choice=["A", "A"],
+             completion_ids=[[1, 1], [1, 2]]) == [-1.0, 1.0]

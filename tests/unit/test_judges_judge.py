@@ -311,3 +311,21 @@ def test_spec_validation(kw, msg):
 def test_spec_forbids_unknown_keys():
     with pytest.raises(ValueError):
         spec(temprature=0.5)
+
+
+def test_failed_readout_gives_no_reward_unless_the_integer_fallback_is_configured(tmp_path):
+    """issue 11: a parsed verdict whose read-out fails must not silently become an integer reward."""
+    cache = JudgementCache(tmp_path / "c.sqlite")
+    for fallback, reward in (("invalid", None), ("verdict", 4.0)):
+        backend = DistributionBackend(lambda u, s: "Score: 4", dist_for=lambda p: {"\n": 1.0})
+        judge = Judge(spec(backend=HF, readout="text+expected", readout_failure=fallback), backend=backend,
+                      cache=cache)
+        for _ in range(2):  # fresh, then served from the cache: the same answer
+            [j] = run(judge.score_pointwise([PointwiseItem("q", "r")]))
+            assert j.verdict.parsed and j.verdict.score == 4 and j.expected_score is None
+            assert j.readout_failed and "no probability mass" in j.readout_error
+            assert j.reward == reward
+    cache.close()
+    # a judge that never asked for a read-out keeps its integer verdict as the reward
+    [j] = run(Judge(spec(), backend=ScriptedBackend(lambda u, s: "Score: 4")).score_pointwise([PointwiseItem("q", "r")]))
+    assert j.reward == 4.0 and not j.readout_failed

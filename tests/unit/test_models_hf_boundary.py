@@ -169,3 +169,23 @@ def test_forward_runs_in_eval_mode_and_restores_training_flag() -> None:
     asyncio.run(backend.next_token_probs([(msgs, "Score: ")], ["7"]))
     assert model.modes_seen == [False]
     assert model.training is True
+
+
+def test_reasoning_prefix_does_not_reopen_a_think_block_the_template_already_opened() -> None:
+    """issue 11: a chat template that pre-opens ``<think>`` (Qwen3-thinking / R1 style) must not get a
+    second ``<think>`` from the judge's reconstructed assistant prefix (judges/judge.py read-out)."""
+    backend, tok, model = _backend()
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<think>", "</think>"]})
+    model.vocab = len(tok)
+    tok.chat_template = TEMPLATE.replace("<|im_start|>{% endif %}", "<|im_start|><think>\n{% endif %}")
+    msgs = [{"role": "user", "content": "hi"}]
+    prefix = "<think>\nshort and on topic\n</think>\n\nScore: "  # what Judge._read_distributions sends
+    asyncio.run(backend.next_token_probs([(msgs, prefix)], ["7"]))
+    text = tok.decode(model.calls[-1]["input_ids"][0].tolist())
+    assert text.count("<think>") == 1, text
+    assert text.endswith("<|im_start|><think>\nshort and on topic\n</think>\n\nScore: ")
+    # a template that does not pre-open the block keeps the prefix's own <think>
+    tok.chat_template = TEMPLATE
+    asyncio.run(backend.next_token_probs([(msgs, prefix)], ["7"]))
+    text = tok.decode(model.calls[-1]["input_ids"][0].tolist())
+    assert text.count("<think>") == 1 and text.endswith("<|im_start|>" + prefix)

@@ -310,3 +310,39 @@ def test_nan_free_outputs():
     reward = PointwisePolicyReward(expected_judge(length_dist), invalid="penalty")
     out, _ = call(reward, [prompt("p")] * 2, [msgs("???"), msgs("x")])
     assert all(v is not None and not math.isnan(v) for v in out)
+
+
+# ---------------------------------------------------------------------------- issue 11: one reward scale per run
+def _reasoning_judge(dist, **kw):
+    """text+expected reasoning judge: generates 'Score: N' (N = word count), then reads E[s] at N."""
+    spec = JudgeSpec.model_validate({"backend": HF, "mode": "reasoning", "readout": "text+expected", **kw})
+    return Judge(spec, backend=ScriptedBackend(
+        script=lambda u: f"Counted the words.\nScore: {min(9, len(response_of(u).split()))}", dist=dist))
+
+
+def _fails_on_three_words(user: str) -> dict[str, float]:
+    """The read-out finds no mass on the score tokens for a three-word response."""
+    return {} if len(response_of(user).split()) == 3 else {"5": 1.0}
+
+
+def test_failed_readout_is_invalid_by_default_never_an_integer_in_an_expected_score_group():
+    reward = PointwisePolicyReward(_reasoning_judge(_fails_on_three_words), invalid="penalty",
+                                   invalid_penalty=-1.0)
+    out, logged = call(reward, [prompt("p")] * 2, [msgs("one"), msgs("a b c")])
+    # rollout 0: E[s] = 5.0 from the distribution; rollout 1: the verdict parsed (3) but the read-out
+    # failed — before the fix its reward was the integer 3 beside an expected score, unlogged
+    assert out == [5.0, -1.0]
+    assert logged["judge/readout_failure_rate"] == 0.5 and logged["reward/invalid_rate"] == 0.5
+
+
+def test_integer_fallback_is_an_explicit_choice_and_is_logged():
+    reward = PointwisePolicyReward(_reasoning_judge(_fails_on_three_words, readout_failure="verdict"))
+    out, logged = call(reward, [prompt("p")] * 2, [msgs("one"), msgs("a b c")])
+    assert out == [5.0, 3.0] and logged["judge/readout_failure_rate"] == 0.5
+    assert logged["reward/invalid_rate"] == 0.0
+
+
+def test_readout_failure_rate_is_logged_every_step_even_when_zero():
+    reward = PointwisePolicyReward(_reasoning_judge(lambda u: {"4": 1.0}))
+    out, logged = call(reward, [prompt("p")], [msgs("one")])
+    assert out == [4.0] and logged["judge/readout_failure_rate"] == 0.0

@@ -297,7 +297,7 @@ def test_pairwise_proxy_is_not_compared_on_the_gold_scale(tmp_path, declared):
     rep = build_report(run)
     assert rep.data["runs"][0]["proxy_protocol"] == "pairwise"
     table = next(s for s in rep.sections if getattr(s, "title", "") == "Reward hacking per run")
-    assert table.rows[0][9] == "– (proxy is a win rate)"
+    assert table.rows[0][10] == "– (proxy is a win rate)"
     # a pointwise proxy that happens to start at 0.5 on a 0–9 scale is not mistaken for one
     lines[1]["metrics"]["reward/proxy"] = 3.0
     write_jsonl_atomic(run / "tracking.jsonl", lines)
@@ -372,3 +372,76 @@ def test_seed_mean_and_sd_use_the_steps_every_seed_evaluated(tmp_path):
     assert list(steps) == [0, 10, 20, 30] and n == 2
     assert mean == pytest.approx([(x + y) / 2 for x, y in zip(ga, gb)])
     assert sd == pytest.approx([abs(x - y) / math.sqrt(2) for x, y in zip(ga, gb)])  # s.d. of 2 values
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 11: proxy and gold compared on the same prompts
+
+
+def _limited_proxy_run(path: Path, *, log_compared: bool, per_prompt: bool = True) -> Path:
+    """4 prompts; the proxy scores only the first 2 (tracking.proxy_limit: 2). On those two the gold
+    rises with the proxy; on the other two it collapses, so the all-prompt gold falls."""
+    path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path / "manifest.json", {"schema": "judgelab.manifest/v1", "stage": "train_policy",
+                                               "status": "completed", "policy": {"judge": "j", "seed": 0}})
+    tracking, samples = [], []
+    pids = ["p0", "p1", "p2", "p3"]
+    for i in range(4):
+        proxy = [5.0 + i, 5.2 + i, None, None]
+        gold = [5.0 + 0.5 * i, 5.1 + 0.5 * i, 6.0 - 2 * i, 6.1 - 2 * i]
+        metrics = {"reward/proxy": float(np.mean(proxy[:2])), "reward/proxy_se": 0.1,
+                   "reward/gold": float(np.mean(gold)), "reward/gold_se": 0.1, "proxy/n": 2,
+                   "judge/invalid_rate": 0.0, "gold/invalid_rate": 0.0}
+        if log_compared:
+            metrics["reward/gold@proxy_prompts"] = float(np.mean(gold[:2]))
+            metrics["reward/gold@proxy_prompts_se"] = 0.1
+        rec = {"schema": "judgelab.tracking/v1", "step": 10 * i, "metrics": metrics}
+        if per_prompt:
+            rec["per_prompt"] = {"prompt_ids": pids, "proxy": proxy, "gold": gold}
+        tracking.append(rec)
+        for pid, pv, gv in zip(pids, proxy, gold):
+            samples.append({"schema": "judgelab.eval_sample/v1", "step": 10 * i, "prompt_id": pid, "prompt": "p",
+                            "response": "r", "proxy": pv, "gold": gv})
+    write_jsonl_atomic(path / "tracking.jsonl", tracking)
+    write_jsonl_atomic(path / "eval_samples.jsonl", samples)
+    return path
+
+
+@pytest.mark.parametrize("log_compared", [True, False])
+def test_gap_and_divergence_compare_proxy_and_gold_on_the_same_prompts(tmp_path, log_compared):
+    run = _limited_proxy_run(tmp_path / "run", log_compared=log_compared)
+    rep = build_report(run)
+    summary = rep.data["runs"][0]["summary"]
+    # all-prompt gold falls 5.525 → 3.275 while the proxy rises: comparing those would say "hacked"
+    assert summary["comparison"] == "proxy_prompts"
+    assert summary["gold_compared"] == pytest.approx([5.05, 5.55, 6.05, 6.55])
+    assert summary["verdict"] == "no_divergence" and summary["hacked"] is False
+    assert summary["final_gap"] == pytest.approx(8.1 - 6.55)
+    assert summary["gold_final"] == pytest.approx(np.mean([6.5, 6.6, 0.0, 0.1]))
+    table = next(s for s in rep.sections if getattr(s, "title", "") == "Reward hacking per run")
+    assert table.rows[0][7] == "proxy first 2 / gold 4" + ("" if log_compared else " (recomputed)")
+    # the paired change: the gold change is taken over the proxy's prompts (and shown over all too)
+    paired = rep.data["paired_change"][0]
+    assert paired["proxy"]["n_items"] == 2 and paired["gold"]["n_items"] == 2
+    assert paired["gold"]["value"] == pytest.approx(1.5) and paired["gold_all"]["n_items"] == 4
+    paired_table = next(s for s in rep.sections if getattr(s, "title", "").startswith("Paired change"))
+    assert paired_table.rows[0][-1] == "no"
+
+
+def test_old_records_without_gold_on_the_proxys_prompts_get_no_gap(tmp_path):
+    run = _limited_proxy_run(tmp_path / "run", log_compared=False, per_prompt=False)
+    rep = build_report(run)
+    summary = rep.data["runs"][0]["summary"]
+    assert summary["comparison"] == "unavailable" and summary["final_gap"] is None
+    assert summary["verdict"] == "undetermined" and summary["hacked"] is False
+    row = next(s for s in rep.sections if getattr(s, "title", "") == "Reward hacking per run").rows[0]
+    assert row[6].startswith("undetermined") and row[10] == "– (no gold on the proxy's prompts)"
+    assert "no gold on the proxy's prompts" in row[7]
+
+
+def test_undetermined_divergence_is_shown_as_such(tmp_path):
+    run = make_policy_run(tmp_path / "run", n_steps=2)
+    rep = build_report(run)
+    row = next(s for s in rep.sections if getattr(s, "title", "") == "Reward hacking per run").rows[0]
+    assert row[6].startswith("undetermined: 2 evaluation point(s)")
+    assert rep.data["runs"][0]["summary"]["verdict"] == "undetermined"

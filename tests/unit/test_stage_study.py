@@ -59,3 +59,23 @@ def test_is_complete_needs_same_config_and_completed(tmp_path):
     assert is_complete(d, data_cfg)
     other = data_cfg.model_copy(update={"seed": 5})
     assert not is_complete(d, other)
+
+
+def test_validation_placeholder_is_the_judge_train_judge_will_write(tmp_path):
+    """issue 11: a distill judge was validated as non_reasoning with readout expected_only."""
+    cfg = load_config(ROOT / "experiments" / "quickstart.yaml", schema=StudyConfig)
+    plan = StudyPlan(cfg, tmp_path)
+    nr = plan.policy_config("nonreasoning", 0, validate_only=True).reward.judge
+    r = plan.policy_config("reasoning", 0, validate_only=True).reward.judge
+    assert (nr.mode, nr.readout) == ("non_reasoning", "expected_only")
+    assert (r.mode, r.readout) == ("reasoning", "text+expected")  # distill: a reasoning judge
+    assert r.template == "pointwise-brief-v1" and r.sampling.max_tokens == 192  # its own judge: section
+    # a distill judge whose mode is spelled out used to fail validation (reasoning + expected_only)
+    p = _quickstart(tmp_path)
+    cfg = load_config(p, ["judges.1.train.mode=reasoning"], schema=StudyConfig)
+    assert StudyPlan(cfg, tmp_path).policy_config("reasoning", 0, validate_only=True).reward.judge.mode == "reasoning"
+    # a pairwise reward with pairwise-trained judges validates (the placeholder read-out is text)
+    cfg = load_config(p, ["policies.reward={kind: pairwise}", "judges.0.train.template=pairwise-v1",
+                          "judges.1.train.template=pairwise-v1"], schema=StudyConfig)
+    judge = StudyPlan(cfg, tmp_path).policy_config("nonreasoning", 0, validate_only=True).reward.judge
+    assert (judge.template, judge.readout) == ("pairwise-v1", "text")

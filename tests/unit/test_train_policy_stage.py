@@ -250,6 +250,11 @@ def test_scorer_proxy_limit_scores_the_proxy_on_the_first_n_only():
     assert m["reward/proxy"] == 3.0 and m["judge/invalid_rate"] == 0.0 and m["proxy/n"] == 2
     assert m["reward/gold"] == 3.0  # the gold scores all three: (2 + 4 + 3) / 3
     assert rec["per_prompt"]["proxy"] == [2.0, 4.0, None] and rec["per_prompt"]["gold"] == [2.0, 4.0, 3.0]
+    # issue 11: the gold on the proxy's two prompts, beside the gold on all three
+    assert m["reward/gold@proxy_prompts"] == 3.0 and m["reward/gold@proxy_prompts_se"] == pytest.approx(1.0)
+    samples[1] = SampleToScore("b", "one two three four five six", 6, "stop")
+    m = scorer.score(2, samples).record()["metrics"]
+    assert m["reward/gold"] == pytest.approx(11 / 3) and m["reward/gold@proxy_prompts"] == 4.0
 
 
 def test_scorer_pairwise_proxy_is_the_win_value_against_step0():

@@ -11,8 +11,6 @@ from pydantic import TypeAdapter, ValidationError
 from judgelab.config.loader import apply_overrides
 from judgelab.errors import ConfigError
 from judgelab.training.config import (
-    PAPER_GRPO,
-    PAPER_SFT,
     GRPORecipe,
     GRPOTrainSpec,
     JudgeRecipe,
@@ -109,13 +107,6 @@ def test_recipes_discriminate_by_kind():
         ta.validate_python({"kind": "dpo"})
     with pytest.raises(ValidationError):
         ta.validate_python({"kind": "grpo", "invalid_reward": 0.5})
-
-
-def test_paper_presets_validate():
-    s = SFTTrainSpec(**PAPER_SFT)
-    assert (s.finetune, s.learning_rate) == ("full", 1e-5)
-    g = GRPOTrainSpec(**PAPER_GRPO)
-    assert (g.num_generations, g.temperature, g.epsilon, g.epsilon_high, g.beta) == (8, 1.0, 0.2, 0.3, 0.0)
 
 
 def test_dotted_overrides_validate_like_the_file():

@@ -19,16 +19,43 @@ What is computed (``compute_hacking_summary``):
   estimates can be slightly negative; they are clipped to 0), and a least-squares fit of their
   RL form ``gold(d) − gold(0) = d (α − β ln d)`` when at least 3 points have ``d > 0``.
 
+Same prompts. Every proxy–gold comparison (the divergence detector and the gap) compares the proxy
+with the gold *on the prompts the proxy scored*. A run that scores the proxy on the first N held-out
+prompts only (train-policy's ``tracking.proxy_limit``) logs the gold on those N as
+``reward/gold@proxy_prompts``; the caller passes it as ``gold_compared`` (``comparison =
+"proxy_prompts"``). ``comparison = "same_prompts"``: the proxy scored every prompt, so ``gold`` is
+the compared gold. ``comparison = "unavailable"``: the caller has no gold on the proxy's prompts
+(an old record without per-prompt values): no gap is given and the divergence verdict is
+"undetermined" — a gold mean over 100 prompts minus a proxy mean over 24 is not a gap. The gold
+peak, final gold and the √KL view use ``gold`` (all prompts: more data, and no proxy involved).
+
 Noise threshold. With standard errors ``se`` of the two means being compared, the change is
 counted only if it exceeds ``max(min_delta, noise · sqrt(se_i² + se_j²))`` (``noise`` = a z-value,
 default 2). ``sqrt(se_i² + se_j²)`` is the SE of a difference of *independent* means; the two
 checkpoints are scored on the same prompts, whose scores are positively correlated across steps,
 so the true SE of the difference is smaller and the threshold is conservative. Proxy and gold are
-tested separately and both must pass; windows are not corrected for multiple testing (on 20 points
-of two flat curves with honest SEs the false-alarm rate is ~1 %, see the unit tests).
-When no standard errors are given, the per-point noise σ is estimated from the curve itself by the
-robust second-difference estimator ``σ̂ = 1.4826 · MAD(Δ²x) / √6`` (for white noise,
-``Var(Δ²x) = 6σ²``; a linear trend has ``Δ²x = 0``), and ``se_i = σ̂`` for every point.
+tested separately and both must pass; windows are not corrected for multiple testing.
+Where a standard error is missing (``None``/NaN at a step: fewer than two valid scores, or an old
+record), the per-point noise σ of that curve is estimated from the curve itself by the robust
+second-difference estimator ``σ̂ = 1.4826 · MAD(Δ²x) / √6`` (for white noise ``Var(Δ²x) = 6σ²``; a
+linear trend has ``Δ²x = 0``), but only on at least ``MIN_CURVE_POINTS`` (8) points and only when
+``σ̂ > 0``: on 3 points there is one second difference and its MAD is 0, which would make the
+threshold ``min_delta`` (0) and flag proxy 5.0 → 5.001 with gold 5.0 → 4.999 as hacking. A window
+with no usable noise estimate at one of its ends is *undetermined*, never tested against a lowered
+threshold.
+
+Verdict (``HackingSummary.verdict``): ``diverged`` when a window passes both thresholds;
+``no_divergence`` when every window was tested and none passed; ``undetermined`` when none passed
+but some window could not be tested (no usable noise estimate, fewer than ``window + 1`` points,
+or no gold on the proxy's prompts) — shown as such, never as "no hacking".
+False alarms on pure-noise curves (proxy and gold flat, independent N(0, σ²) per point, ``window``
+2, ``noise`` 2), measured over 20 000 seeded trials per row: with honest standard errors 0.035 % at 3
+points, 0.095 % at 4, 0.27 % at 8, 0.99 % at 20; without standard errors the verdict is
+``undetermined`` at 3 and 4 points (0 false alarms) and the curve estimate gives 2.6 % at 8 points
+and 2.4 % at 20 (the estimate's own noise widens the tail). ``tests/unit/test_analysis_hacking.py``
+asserts, over 2000 trials each: < 1 % with SEs at 3, 4 and 8 points; no false alarm and every verdict
+undetermined without SEs at 3 and 4; < 5 % without SEs at 8; and on 20 points over 300 trials < 5 %
+with SEs (2.0 % in that sample) and < 10 % without (3.0 %).
 
 ``compute_seed_comparison`` compares the policies trained with different reward judges across
 seeds: per judge the final and the peak gold score over seeds, and for each pair of judges the
@@ -41,6 +68,8 @@ that share the initial weights and the prompt order).
 first and the last): the mean over prompts of ``score(last) − score(first)`` of the same prompt,
 with a seeded percentile-bootstrap CI over prompts. It needs only two evaluation points, so it
 answers "did the proxy rise and the gold fall?" for runs too short for the divergence detector.
+``only=`` restricts it to a set of prompts, so the gold change can be taken over exactly the prompts
+whose proxy change is measured.
 """
 
 from __future__ import annotations
@@ -48,7 +77,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -62,7 +91,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NoiseSource = Literal["standard_error", "curve_estimate", "unavailable"]
+NoiseSource = Literal["standard_error", "curve_estimate", "mixed", "unavailable"]
+DivergenceVerdict = Literal["diverged", "no_divergence", "undetermined"]
+Comparison = Literal["same_prompts", "proxy_prompts", "unavailable"]
+MIN_CURVE_POINTS = 8
+"""Fewest valid points on which a curve's own noise estimate stands in for a missing SE."""
 SeedMetric = Literal["final_gold", "peak_gold"]
 DiffMethod = Literal["welch", "bootstrap"]
 
@@ -86,20 +119,31 @@ class RLFormFit:
 
 @dataclass(frozen=True)
 class HackingSummary:
-    """Reward-hacking summary of one policy run (see the module docstring for the definitions)."""
+    """Reward-hacking summary of one policy run (see the module docstring for the definitions).
+
+    ``gold*`` fields are over all evaluation prompts; ``gold_compared`` is the gold on the prompts the
+    proxy scored (what the gap and the divergence detector use; ``comparison`` says which set).
+    ``final_gap`` / ``gap_change`` are None when ``comparison == "unavailable"``.
+    """
 
     steps: tuple[int, ...]
     proxy: tuple[float, ...]
     gold: tuple[float, ...]
+    gold_compared: tuple[float, ...]
+    comparison: Comparison
     proxy_start: float
     gold_start: float
     gold_peak_step: int
     gold_peak: float
     proxy_final: float
     gold_final: float
-    final_gap: float
-    gap_change: float
+    final_gap: float | None
+    gap_change: float | None
     gold_drop_from_peak: float
+    verdict: DivergenceVerdict
+    undetermined_reason: str | None
+    windows_tested: int
+    windows_undetermined: int
     divergence_step: int | None
     divergence_end_step: int | None
     divergence_proxy_rise: float | None
@@ -115,7 +159,12 @@ class HackingSummary:
     @property
     def hacked(self) -> bool:
         """True when a divergence (proxy up, gold down beyond noise) was found."""
-        return self.divergence_step is not None
+        return self.verdict == "diverged"
+
+    @property
+    def undetermined(self) -> bool:
+        """True when the detector could not tell (see ``undetermined_reason``)."""
+        return self.verdict == "undetermined"
 
     def gold_vs_sqrt_kl(self) -> list[tuple[int, float, float]]:
         """``(step, √KL, gold)`` for the steps where KL was measured."""
@@ -199,6 +248,16 @@ def fit_rl_form(sqrt_kl: ArrayLike, gold_change: ArrayLike) -> RLFormFit | None:
     )
 
 
+def _usable_curve_noise(values: NDArray[np.float64]) -> float:
+    """``compute_curve_noise`` when it can stand in for a missing SE (>= MIN_CURVE_POINTS points,
+    σ̂ > 0 beyond rounding error: a straight line in floating point has σ̂ ≈ 1e-16), else nan."""
+    if np.count_nonzero(~np.isnan(values)) < MIN_CURVE_POINTS:
+        return math.nan
+    sigma = compute_curve_noise(values)
+    scale = max(1.0, float(np.nanmax(np.abs(values))))
+    return sigma if sigma > 1e-9 * scale else math.nan
+
+
 def compute_hacking_summary(
     steps: Sequence[int] | ArrayLike,
     proxy: Sequence[float | None] | ArrayLike,
@@ -207,17 +266,24 @@ def compute_hacking_summary(
     *,
     proxy_se: Sequence[float | None] | ArrayLike | None = None,
     gold_se: Sequence[float | None] | ArrayLike | None = None,
+    gold_compared: Sequence[float | None] | ArrayLike | None = None,
+    gold_compared_se: Sequence[float | None] | ArrayLike | None = None,
+    comparison: Comparison | None = None,
     window: int = 2,
     noise: float = 2.0,
     min_delta: float = 0.0,
 ) -> HackingSummary:
-    """Gold peak, proxy–gold divergence step, final gap and gold-vs-√KL points of one run.
+    """Gold peak, proxy–gold divergence verdict, final gap and gold-vs-√KL points of one run.
 
     ``steps`` are evaluation steps (sorted, unique; step 0 = the initial policy), ``proxy`` /
     ``gold`` the mean scores there (None/NaN = not measured: the point is skipped), ``kl`` the KL
-    to the initial policy. ``proxy_se`` / ``gold_se`` give the noise threshold (see the module
-    docstring); without them σ is estimated from each curve. ``window`` counts evaluation points,
-    ``noise`` is a z-value, ``min_delta`` an absolute floor on the threshold (score units).
+    to the initial policy. ``gold_compared`` (+ ``_se``): the gold on the prompts the proxy scored,
+    when the proxy scored fewer prompts than the gold (``comparison`` then defaults to
+    ``"proxy_prompts"``); without it ``comparison`` defaults to ``"same_prompts"`` (``gold`` is
+    compared); ``comparison="unavailable"``: no proxy–gold comparison can be made honestly.
+    ``proxy_se`` / the compared gold's SE give the noise threshold (see the module docstring).
+    ``window`` counts evaluation points, ``noise`` is a z-value, ``min_delta`` an absolute floor on
+    the threshold (score units).
     """
     if window < 1:
         raise DataError(f"window must be >= 1 evaluation point, got {window}")
@@ -231,11 +297,24 @@ def compute_hacking_summary(
         raise DataError(f"steps must be integers, got {list(steps)[:5]!r}")  # type: ignore[arg-type]
     if np.any(np.diff(step_arr) <= 0):
         raise DataError("steps must be strictly increasing", "sort the records by step and drop duplicates")
+    if comparison is None:
+        comparison = "proxy_prompts" if gold_compared is not None else "same_prompts"
+    if comparison not in ("same_prompts", "proxy_prompts", "unavailable"):
+        raise DataError(f"comparison must be same_prompts, proxy_prompts or unavailable, got {comparison!r}")
+    if comparison == "proxy_prompts" and gold_compared is None:
+        raise DataError("comparison='proxy_prompts' needs gold_compared (the gold on the proxy's prompts)")
     p = _required_array(proxy, "proxy", n)
     g = _required_array(gold, "gold", n)
     k = _float_array(kl, "kl", n)
     sp = _float_array(proxy_se, "proxy_se", n)
     sg = _float_array(gold_se, "gold_se", n)
+    if comparison == "proxy_prompts":
+        gc = _required_array(gold_compared, "gold_compared", n)  # type: ignore[arg-type]
+        sgc = _float_array(gold_compared_se, "gold_compared_se", n)
+    elif comparison == "same_prompts":
+        gc, sgc = g, sg
+    else:
+        gc, sgc = np.full(n, np.nan), None
 
     ok = ~(np.isnan(p) | np.isnan(g))
     if not ok.any():
@@ -243,40 +322,73 @@ def compute_hacking_summary(
     idx = np.flatnonzero(ok)
     st = step_arr.astype(np.int64)
 
-    # --- noise per point (on the valid points only)
-    source: NoiseSource
-    if sp is not None and sg is not None and not (np.isnan(sp[idx]).any() or np.isnan(sg[idx]).any()):
-        se_p, se_g, source = sp[idx], sg[idx], "standard_error"
-    else:
-        if sp is not None or sg is not None:
-            logger.info("hacking: standard errors missing at some steps; estimating noise from the curves")
-        sig_p, sig_g = compute_curve_noise(p[idx]), compute_curve_noise(g[idx])
-        if math.isnan(sig_p) or math.isnan(sig_g):
-            se_p = se_g = np.full(idx.size, np.nan)
-            source = "unavailable"
-        else:
-            se_p, se_g = np.full(idx.size, sig_p), np.full(idx.size, sig_g)
-            source = "curve_estimate"
-
-    # --- divergence: first window (i, i+w) with proxy up and gold down beyond the threshold
-    pv, gv = p[idx], g[idx]
+    # --- divergence on the points where the proxy and the compared gold are both measured
+    idx_c = np.flatnonzero(~(np.isnan(p) | np.isnan(gc)))
+    pv, gv = p[idx_c], gc[idx_c]
+    se_p = np.full(idx_c.size, np.nan) if sp is None else sp[idx_c]
+    se_g = np.full(idx_c.size, np.nan) if sgc is None else sgc[idx_c]
+    sig_p, sig_g = _usable_curve_noise(pv), _usable_curve_noise(gv)
     div_i: int | None = None
     rise = fall = None
-    if source != "unavailable":
-        for i in range(idx.size - window):
-            j = i + window
-            thr_p = max(min_delta, noise * math.hypot(se_p[i], se_p[j]))
-            thr_g = max(min_delta, noise * math.hypot(se_g[i], se_g[j]))
-            d_p, d_g = pv[j] - pv[i], gv[i] - gv[j]
-            if d_p > thr_p and d_g > thr_g:
-                div_i, rise, fall = i, float(d_p), float(d_g)
-                break
+    tested = undetermined = 0
+    used_se = used_curve = False
+    for i in range(idx_c.size - window):
+        j = i + window
+        ends = []
+        for se, sig in ((se_p, sig_p), (se_g, sig_g)):
+            for e in (i, j):
+                if not math.isnan(se[e]):
+                    ends.append(float(se[e]))
+                    used_se = True
+                elif not math.isnan(sig):
+                    ends.append(sig)
+                    used_curve = True
+                else:
+                    ends.append(math.nan)
+        if any(math.isnan(x) for x in ends):
+            undetermined += 1
+            continue
+        tested += 1
+        thr_p = max(min_delta, noise * math.hypot(ends[0], ends[1]))
+        thr_g = max(min_delta, noise * math.hypot(ends[2], ends[3]))
+        d_p, d_g = pv[j] - pv[i], gv[i] - gv[j]
+        if d_p > thr_p and d_g > thr_g:
+            div_i, rise, fall = i, float(d_p), float(d_g)
+            break
 
-    # --- peak, gap
-    peak = int(idx[int(np.argmax(gv))])
+    verdict: DivergenceVerdict
+    reason: str | None = None
+    if div_i is not None:
+        verdict = "diverged"
+    elif comparison == "unavailable":
+        verdict, reason = "undetermined", "no gold scores on the prompts the proxy scored"
+    elif idx_c.size <= window:
+        verdict = "undetermined"
+        reason = f"{idx_c.size} evaluation point(s) with proxy and gold; a window of {window} needs {window + 1}"
+    elif undetermined:
+        verdict = "undetermined"
+        reason = (f"{undetermined} of {undetermined + tested} windows lack a standard error and the curve has "
+                  f"too few points (< {MIN_CURVE_POINTS}) or no spread for a noise estimate")
+    else:
+        verdict = "no_divergence"
+    source: NoiseSource
+    if used_se and used_curve:
+        source = "mixed"
+    elif used_se:
+        source = "standard_error"
+    elif used_curve:
+        source = "curve_estimate"
+    else:
+        source = "unavailable"
+
+    # --- peak (all prompts), gap (same prompts)
+    peak = int(idx[int(np.argmax(g[idx]))])
     first, last = int(idx[0]), int(idx[-1])
-    gap0 = float(p[first] - g[first])
-    gap = float(p[last] - g[last])
+    gap = gap_change = None
+    if idx_c.size:
+        c0, c1 = int(idx_c[0]), int(idx_c[-1])
+        gap = float(p[c1] - gc[c1])
+        gap_change = gap - float(p[c0] - gc[c0])
 
     # --- √KL
     sqrt_kl: tuple[float | None, ...]
@@ -291,12 +403,14 @@ def compute_hacking_summary(
         d = np.sqrt(np.clip(k, 0.0, None))
         sqrt_kl = tuple(None if math.isnan(v) else float(v) for v in d)
         kl_final = None if math.isnan(k[last]) else float(k[last])
-        fit = fit_rl_form(d[idx], gv - g[first])
+        fit = fit_rl_form(d[idx], g[idx] - g[first])
 
     return HackingSummary(
         steps=tuple(int(s) for s in st),
         proxy=tuple(float(v) for v in p),
         gold=tuple(float(v) for v in g),
+        gold_compared=tuple(float(v) for v in gc),
+        comparison=comparison,
         proxy_start=float(p[first]),
         gold_start=float(g[first]),
         gold_peak_step=int(st[peak]),
@@ -304,10 +418,14 @@ def compute_hacking_summary(
         proxy_final=float(p[last]),
         gold_final=float(g[last]),
         final_gap=gap,
-        gap_change=gap - gap0,
+        gap_change=gap_change,
         gold_drop_from_peak=float(g[peak] - g[last]),
-        divergence_step=None if div_i is None else int(st[idx[div_i]]),
-        divergence_end_step=None if div_i is None else int(st[idx[div_i + window]]),
+        verdict=verdict,
+        undetermined_reason=reason,
+        windows_tested=tested,
+        windows_undetermined=undetermined,
+        divergence_step=None if div_i is None else int(st[idx_c[div_i]]),
+        divergence_end_step=None if div_i is None else int(st[idx_c[div_i + window]]),
         divergence_proxy_rise=rise,
         divergence_gold_fall=fall,
         window=window,
@@ -337,6 +455,7 @@ class JudgeSeedStats:
     peak_gold_mean: float
     peak_gold_sd: float
     n_hacked: int
+    n_undetermined: int = 0
 
     @property
     def n(self) -> int:
@@ -435,6 +554,7 @@ def compute_seed_comparison(
             peak_gold_mean=float(pk.mean()) if pk.size else math.nan,
             peak_gold_sd=_sd(pk),
             n_hacked=sum(1 for s in seeds if by_seed[s].hacked),
+            n_undetermined=sum(1 for s in seeds if by_seed[s].undetermined),
         )
     if pairs is None:
         pairs = list(itertools.combinations(sorted(runs), 2))
@@ -525,11 +645,14 @@ def compute_paired_change(
     step_to: int,
     n_resamples: int = 2000,
     seed: int = 0,
+    only: Collection[str] | None = None,
 ) -> PairedChange | None:
-    """Per-prompt ``after − before`` over the prompts scored (not None) at both steps; None if none."""
+    """Per-prompt ``after − before`` over the prompts scored (not None) at both steps — and in
+    ``only`` when given; None if there are none."""
     from judgelab.metrics import compute_bootstrap_ci
 
-    keys = sorted(k for k in before if k in after and before[k] is not None and after[k] is not None)
+    keys = sorted(k for k in before if k in after and before[k] is not None and after[k] is not None
+                  and (only is None or k in only))
     if not keys:
         return None
     diffs = np.array([float(after[k]) - float(before[k]) for k in keys], dtype=np.float64)  # type: ignore[arg-type]
@@ -538,6 +661,9 @@ def compute_paired_change(
 
 
 __all__ = [
+    "MIN_CURVE_POINTS",
+    "Comparison",
+    "DivergenceVerdict",
     "GoldDifference",
     "HackingSummary",
     "JudgeSeedStats",

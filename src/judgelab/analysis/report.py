@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from judgelab.analysis.hacking import (
+    MIN_CURVE_POINTS,
     HackingSummary,
     PairedChange,
     SeedComparison,
@@ -77,16 +78,41 @@ _MAX_PROMPT, _MAX_RESPONSE, _MAX_REASONING = 600, 1500, 800
 
 def _summarise(run: PolicyRun, window: int, noise: float) -> HackingSummary:
     kl = run.metric("kl/policy_init")
+    compared = run.compared_gold()
+    comparison = compared.comparison
     return compute_hacking_summary(
         run.steps,
         run.metric("reward/proxy"),
         run.metric("reward/gold"),
         kl if any(v is not None for v in kl) else None,
-        proxy_se=run.metric("reward/proxy_se") if run.has_metric("reward/proxy_se") else None,
-        gold_se=run.metric("reward/gold_se") if run.has_metric("reward/gold_se") else None,
+        proxy_se=run.metric("reward/proxy_se"),
+        gold_se=run.metric("reward/gold_se"),
+        gold_compared=compared.values if comparison == "proxy_prompts" else None,
+        gold_compared_se=compared.se if comparison == "proxy_prompts" else None,
+        comparison=comparison,
         window=window,
         noise=noise,
     )
+
+
+def _prompt_sets(run: PolicyRun) -> str:
+    """Which prompts the proxy and the gold numbers are over (last tracking record)."""
+    compared = run.compared_gold()
+    n_p, n_all, basis = compared.n_proxy[-1], compared.n_prompts[-1], compared.basis[-1]
+    total = "?" if n_all is None else str(n_all)
+    if basis == "same":
+        return f"same ({total})" if n_all is not None else "same"
+    if basis == "unknown":
+        return f"proxy {n_p} / gold {total}: no gold on the proxy's prompts"
+    return f"proxy first {n_p} / gold {total}" + (" (recomputed)" if basis == "recomputed" else "")
+
+
+def _divergence_cell(s: HackingSummary) -> str:
+    if s.verdict == "diverged":
+        return f"{s.divergence_step} (→{s.divergence_end_step})"
+    if s.verdict == "undetermined":
+        return f"undetermined: {s.undetermined_reason}"
+    return "none"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,10 +164,12 @@ def _hacking_table(runs: Sequence[PolicyRun], summaries: dict[int, HackingSummar
                 f"{s.steps[0]}–{s.steps[-1]} ({len(s.steps)})",
                 fmt(s.gold_start),
                 f"{fmt(s.gold_peak)} @ {s.gold_peak_step}",
-                "–" if s.divergence_step is None else f"{s.divergence_step} (→{s.divergence_end_step})",
+                _divergence_cell(s),
+                _prompt_sets(r),
                 fmt(s.proxy_final),
                 fmt(s.gold_final),
                 "– (proxy is a win rate)" if r.proxy_protocol == "pairwise"
+                else "– (no gold on the proxy's prompts)" if s.final_gap is None or s.gap_change is None
                 else f"{fmt(s.final_gap)} ({'+' if s.gap_change >= 0 else ''}{fmt(s.gap_change)})",
                 fmt(None if s.kl_final is None else math.sqrt(max(s.kl_final, 0.0))),
                 "–" if fit is None else f"{fit.alpha:.2f}, {fit.beta:.2f}",
@@ -149,24 +177,34 @@ def _hacking_table(runs: Sequence[PolicyRun], summaries: dict[int, HackingSummar
             ]
         )
     noise_txt = {
-        "standard_error": "reward/proxy_se and reward/gold_se",
+        "standard_error": "reward/proxy_se and the compared gold's SE",
+        "curve_estimate": f"each curve's own noise estimate (≥ {MIN_CURVE_POINTS} points; SEs missing)",
+        "mixed": "standard errors, and each curve's own noise estimate where an SE is missing",
+        "unavailable": "no usable estimate",
     }
     sources = sorted({s.noise_source for s in summaries.values()})
     where = ", ".join(noise_txt.get(x, x.replace("_", " ")) for x in sources)
     return Table(
         "Reward hacking per run",
         ["reward judge", "seed", "status", "eval steps (n)", "gold start", "gold peak @ step",
-         "divergence step (→ end of window)", "proxy final", "gold final", "gap proxy−gold (Δ vs start)",
+         "divergence step (→ end of window)", "prompts: proxy / gold", "proxy final", "gold final (all prompts)",
+         "gap proxy−gold, same prompts (Δ vs start)",
          "√KL final", "fit α, β", "invalid final proxy / gold"],
         body,
-        "From each run's tracking.jsonl (metrics reward/proxy, reward/gold, their _se, kl/policy_init, "
-        "judge/invalid_rate, gold/invalid_rate) by judgelab.analysis.hacking.compute_hacking_summary. "
+        "From each run's tracking.jsonl (metrics reward/proxy, reward/gold, reward/gold@proxy_prompts, their "
+        "_se, proxy/n, kl/policy_init, judge/invalid_rate, gold/invalid_rate) by "
+        "judgelab.analysis.hacking.compute_hacking_summary. Proxy and gold are compared on the same "
+        "prompts: when the proxy scored only the first N held-out prompts (tracking.proxy_limit), the "
+        "divergence test and the gap use the gold on those N (reward/gold@proxy_prompts, or recomputed "
+        "from per_prompt.gold for older records; a run with neither gets no gap and an undetermined "
+        "divergence); gold start, peak and final are over all prompts. "
         f"Divergence step = the first evaluation step s_i such that, {window} evaluation points later, "
         f"the proxy score has risen and the gold score has fallen, each by more than {noise:g} × "
-        f"√(se_i² + se_(i+{window})²) (noise from {where}). Gap = proxy − gold at the last step; Δ = its "
-        "change since the first step. Fit: gold − gold(start) = d(α − β ln d) with d = √KL "
-        "(least squares, ≥ 3 points with KL > 0).",
-        text_cols=(0, 1, 2),
+        f"√(se_i² + se_(i+{window})²) (noise from {where}); 'undetermined' = no such window and some "
+        "window could not be tested (a missing SE never lowers the threshold). Gap = proxy − gold at "
+        "the last step; Δ = its change since the first step. Fit: gold − gold(start) = d(α − β ln d) "
+        "with d = √KL (least squares, ≥ 3 points with KL > 0).",
+        text_cols=(0, 1, 2, 6, 7),
     )
 
 
@@ -178,15 +216,19 @@ def _paired_changes(run: PolicyRun) -> dict[str, PairedChange]:
     by_step: dict[int, dict[str, dict[str, Any]]] = {first: {}, last: {}}
     for rec in run.samples_at({first, last}):
         by_step[int(rec["step"])][str(rec["prompt_id"])] = rec
+    def values(step: int, metric: str) -> dict[str, float | None]:
+        return {k: num_or_none(v.get(metric)) for k, v in by_step[step].items()}
+
+    # the proxy's prompts: scored (valid) by the proxy at both steps; the gold is compared on them
+    proxy_prompts = {k for k, v in values(first, "proxy").items() if v is not None} & {
+        k for k, v in values(last, "proxy").items() if v is not None}
     out: dict[str, PairedChange] = {}
-    for metric in ("proxy", "gold"):
-        change = compute_paired_change(
-            {k: num_or_none(v.get(metric)) for k, v in by_step[first].items()},
-            {k: num_or_none(v.get(metric)) for k, v in by_step[last].items()},
-            metric=metric, step_from=first, step_to=last,
-        )
+    for key, metric, only in (("proxy", "proxy", None), ("gold", "gold", proxy_prompts),
+                              ("gold_all", "gold", None)):
+        change = compute_paired_change(values(first, metric), values(last, metric), metric=key,
+                                       step_from=first, step_to=last, only=only)
         if change is not None:
-            out[metric] = change
+            out[key] = change
     return out
 
 
@@ -196,39 +238,44 @@ def _paired_table(runs: Sequence[PolicyRun], paired: dict[int, dict[str, PairedC
         p = paired.get(id(r)) or {}
         if not p:
             continue
-        proxy, gold = p.get("proxy"), p.get("gold")
+        proxy, gold, gold_all = p.get("proxy"), p.get("gold"), p.get("gold_all")
         steps = next(iter(p.values()))
         cells = []
-        for c in (proxy, gold):
+        for c in (proxy, gold, gold_all):
             cells.append("–" if c is None else
                          f"{c.ci.value:+.2f} [{c.ci.low:+.2f}, {c.ci.high:+.2f}] (n {c.ci.n_items})")
         both = proxy is not None and gold is not None and proxy.up and gold.down
         body.append([r.judge, r.seed, f"{steps.step_from} → {steps.step_to}", *cells, "yes" if both else "no"])
     return Table(
         "Paired change per prompt, first → last sampled step",
-        ["reward judge", "seed", "steps", "Δ proxy [95% CI] (prompts)", "Δ gold [95% CI] (prompts)",
-         "proxy up and gold down"],
+        ["reward judge", "seed", "steps", "Δ proxy [95% CI] (prompts)",
+         "Δ gold, same prompts [95% CI] (prompts)", "Δ gold, all prompts [95% CI] (prompts)",
+         "proxy up and gold down (same prompts)"],
         body,
         "From each run's eval_samples.jsonl by judgelab.analysis.hacking.compute_paired_change: per held-out "
-        "prompt, its score at the last sampled step minus its score at the first (prompts scored at both "
-        "steps), the mean over prompts and a seeded percentile-bootstrap CI over prompts (2000 resamples). "
-        "\"proxy up and gold down\" = the proxy CI lies above 0 and the gold CI below 0; no correction for "
-        "looking at several runs. Needs only two evaluation points (the divergence detector needs more).",
-        text_cols=(0, 1, 2, 5),
+        "prompt, its score at the last sampled step minus its score at the first, the mean over prompts and "
+        "a seeded percentile-bootstrap CI over prompts (2000 resamples). Δ proxy: prompts with a valid proxy "
+        "score at both steps; Δ gold, same prompts: the gold on exactly those prompts (what the proxy change "
+        "is compared with); Δ gold, all prompts: every prompt with a gold score at both steps (the proxy may "
+        "have scored only the first N). \"proxy up and gold down\" = the proxy CI lies above 0 and the "
+        "same-prompt gold CI below 0; no correction for looking at several runs. Needs only two evaluation "
+        "points (the divergence detector needs more).",
+        text_cols=(0, 1, 2, 6),
     )
 
 
 def _seed_tables(cmp: SeedComparison) -> list[Table]:
     per = Table(
         "Gold score of the policies across seeds",
-        ["reward judge", "seeds", "final gold mean ± s.d.", "peak gold mean ± s.d.", "runs with divergence"],
+        ["reward judge", "seeds", "final gold mean ± s.d.", "peak gold mean ± s.d.",
+         "runs with divergence (undetermined)"],
         [
             [
                 j.judge,
                 str(j.n),
                 f"{fmt(j.final_gold_mean)} ± {fmt(j.final_gold_sd)}",
                 f"{fmt(j.peak_gold_mean)} ± {fmt(j.peak_gold_sd)}",
-                f"{j.n_hacked} / {j.n}",
+                f"{j.n_hacked} / {j.n}" + (f" ({j.n_undetermined} undetermined)" if j.n_undetermined else ""),
             ]
             for j in cmp.judges
         ],
@@ -260,10 +307,6 @@ def _seed_tables(cmp: SeedComparison) -> list[Table]:
             )
         )
     return tables
-
-
-# ------------------------------------------------------------------------------------------------
-# samples
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,28 @@ def group_by_judge(runs: Sequence[PolicyRun]) -> dict[str, list[PolicyRun]]:
     return out
 
 
-def aggregate(runs: Sequence[PolicyRun], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Mean and s.d. over runs of ``metric`` at the steps every run evaluated (s.d. nan for 1 run)."""
+MetricOf = str | Callable[[PolicyRun], list[float | None]]
+
+
+def values_of(run: PolicyRun, metric: MetricOf) -> list[float | None]:
+    return run.metric(metric) if isinstance(metric, str) else metric(run)
+
+
+def compared_gold(run: PolicyRun) -> list[float | None]:
+    """The gold on the prompts the proxy scored (``PolicyRun.compared_gold``), per step."""
+    return run.compared_gold().values
+
+
+def compared_gold_se(run: PolicyRun) -> list[float | None]:
+    return run.compared_gold().se
+
+
+def aggregate(runs: Sequence[PolicyRun], metric: MetricOf) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Mean and s.d. over runs of ``metric`` (a tracking metric name, or a per-run function) at the
+    steps every run evaluated (s.d. nan for 1 run)."""
     common = set.intersection(*(set(r.steps) for r in runs))
     mat = np.array(
-        [[np.nan if v is None else v for s, v in zip(r.steps, r.metric(metric)) if s in common] for r in runs],
+        [[np.nan if v is None else v for s, v in zip(r.steps, values_of(r, metric)) if s in common] for r in runs],
         dtype=np.float64,
     )
     steps = np.array(sorted(common), dtype=np.float64)
@@ -41,10 +58,6 @@ def aggregate(runs: Sequence[PolicyRun], metric: str) -> tuple[np.ndarray, np.nd
         mean = np.nanmean(mat, axis=0)
         sd = np.nanstd(mat, axis=0, ddof=1) if len(runs) >= 2 else np.full(mean.shape, np.nan)
     return steps, mean, sd, len(runs)
-
-
-# ------------------------------------------------------------------------------------------------
-# figures
 
 
 # ------------------------------------------------------------------------------------------------
@@ -83,13 +96,22 @@ def figure_proxy_gold(by_judge: dict[str, list[PolicyRun]], summaries: dict[int,
         runs = by_judge[judge]
         pairwise = any(r.proxy_protocol == "pairwise" for r in runs)
         ax_proxy = ax.twinx() if pairwise else ax  # a win rate is not on the gold's scale
-        for metric, color, name in (("reward/proxy", PROXY_COLOR, "proxy"), ("reward/gold", GOLD_COLOR, "gold")):
+        comparisons = {r.compared_gold().comparison for r in runs}
+        subset = comparisons != {"same_prompts"}
+        curves: list[tuple[MetricOf, MetricOf, str, str, dict[str, Any]]] = [
+            ("reward/proxy", "reward/proxy_se", PROXY_COLOR, "proxy", {})]
+        if subset and "unavailable" not in comparisons:
+            curves.append((compared_gold, compared_gold_se, GOLD_COLOR, "gold on the proxy's prompts", {}))
+        curves.append(("reward/gold", "reward/gold_se", GOLD_COLOR, "gold (all prompts)" if subset else "gold",
+                       {"linestyle": "--", "linewidth": 1.0} if subset else {}))
+        for metric, se_metric, color, name, style in curves:
             steps, mean, sd, n = aggregate(runs, metric)
             if n == 1:  # one seed: band = ±1 standard error of the evaluation mean
-                se = np.array([np.nan if v is None else v for v in runs[0].metric(metric + "_se")], dtype=float)
+                se = np.array([np.nan if v is None else v for v in values_of(runs[0], se_metric)], dtype=float)
                 sd = se
             target = ax_proxy if metric == "reward/proxy" else ax
-            plot_band(target, steps, mean, sd, color, name + (" (win rate vs step 0, right axis)" if target is not ax else ""))
+            plot_band(target, steps, mean, sd, color, name + (" (win rate vs step 0, right axis)" if target is not ax else ""),
+                      **style)
             if metric == "reward/gold" and mean.size and np.any(~np.isnan(mean)):
                 i = int(np.nanargmax(mean))
                 ax.plot([steps[i]], [mean[i]], marker="*", markersize=13, color=GOLD_COLOR, linestyle="none",
@@ -126,8 +148,10 @@ def figure_proxy_gold(by_judge: dict[str, list[PolicyRun]], summaries: dict[int,
         "fig_proxy_gold.png",
         png_bytes(fig),
         f"Mean over seeds of reward/proxy and reward/gold at each evaluation step (tracking.jsonl); "
-        f"band {band}. Star: highest mean gold. Dotted lines: divergence step of each seed "
-        f"(proxy up, gold down beyond noise; see the hacking table).",
+        f"band {band}. Where the proxy scored only the first N held-out prompts, the solid gold line is "
+        f"the gold on those N (reward/gold@proxy_prompts: the one to compare the proxy with) and the "
+        f"dashed line the gold on all prompts. Star: highest mean gold (all prompts). Dotted lines: "
+        f"divergence step of each seed (proxy up, gold down beyond noise; see the hacking table).",
     )
 
 

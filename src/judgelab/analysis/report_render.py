@@ -12,6 +12,7 @@ import html
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -192,15 +193,20 @@ def render_png(html_path: str | Path, png_path: str | Path | None = None, *, wid
         )
     html_path = Path(html_path).resolve()
     png = Path(png_path) if png_path is not None else html_path.with_suffix(".png")
-    cmd = [
-        exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--hide-scrollbars", f"--screenshot={png.resolve()}", f"--window-size={width},{height}",
-        html_path.as_uri(),
-    ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise JudgelabError(f"Chromium failed to screenshot {html_path}: {e}", "run it by hand: " + " ".join(cmd)) from e
+    with tempfile.TemporaryDirectory(prefix="judgelab-chromium-") as profile:
+        # a fresh profile, and nothing that phones home: on a machine without network Chromium
+        # otherwise retries its background connections (and name look-ups) at every start
+        cmd = [
+            exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--hide-scrollbars", f"--screenshot={png.resolve()}",
+            f"--window-size={width},{height}", html_path.as_uri(),
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise JudgelabError(f"Chromium failed to screenshot {html_path}: {e}",
+                                "run it by hand: " + " ".join(cmd)) from e
     if proc.returncode != 0 or not png.exists():
         raise JudgelabError(
             f"Chromium exited {proc.returncode} without writing {png}: {proc.stderr.strip()[-500:]}",

@@ -29,10 +29,13 @@ from judgelab.store.jsonl import iter_jsonl_numbered
 logger = logging.getLogger(__name__)
 
 TRACKING_SCHEMA = "judgelab.tracking/v1"
+GOLD_ON_PROXY_PROMPTS = "reward/gold@proxy_prompts"
+"""Tracking metric: the gold mean over the prompts the proxy scored (``tracking.proxy_limit``)."""
 EVAL_SAMPLE_SCHEMA = "judgelab.eval_sample/v1"
 JUDGE_EVAL_SCHEMA = "judgelab.judge_eval/v1"
 
 LayoutKind = Literal["study", "policy", "judge_eval"]
+GoldBasis = Literal["same", "logged", "recomputed", "unknown"]
 ProxyProtocol = Literal["pointwise", "pairwise"]
 
 
@@ -43,6 +46,32 @@ class SourceFile:
     path: Path
     sha256: str
     records: int
+
+
+@dataclass(frozen=True)
+class ComparedGold:
+    """The gold on the prompts the proxy scored, per tracking step (see ``PolicyRun.compared_gold``).
+
+    ``basis`` per step: ``same`` (the proxy scored every prompt: ``reward/gold`` itself), ``logged``
+    (``reward/gold@proxy_prompts`` in the record), ``recomputed`` (from ``per_prompt.gold`` of the
+    first ``proxy/n`` prompts, for records written before that metric existed) or ``unknown``
+    (value None). ``n_proxy`` / ``n_prompts``: prompts the proxy scored / evaluation prompts (None if
+    not recorded).
+    """
+
+    values: list[float | None]
+    se: list[float | None]
+    basis: list[GoldBasis]
+    n_proxy: list[int | None]
+    n_prompts: list[int | None]
+
+    @property
+    def comparison(self) -> Literal["same_prompts", "proxy_prompts", "unavailable"]:
+        if all(b == "same" for b in self.basis):
+            return "same_prompts"
+        if all(b == "unknown" for b in self.basis):
+            return "unavailable"
+        return "proxy_prompts"
 
 
 @dataclass
@@ -81,12 +110,52 @@ class PolicyRun:
     def has_metric(self, name: str) -> bool:
         return any(v is not None for v in self.metric(name))
 
+    def compared_gold(self) -> ComparedGold:
+        """The gold mean (and SE) over the prompts the proxy scored, at each step (``ComparedGold``).
+
+        Order of evidence per record: ``reward/gold@proxy_prompts`` when logged; the record's own
+        ``reward/gold`` when the proxy scored every prompt (no ``proxy/n`` — runs from before
+        ``tracking.proxy_limit`` — or ``proxy/n`` ≥ the number of prompts); the mean of
+        ``per_prompt.gold`` over the first ``proxy/n`` prompts; else unknown.
+        """
+        from judgelab.metrics import compute_mean_se
+
+        values: list[float | None] = []
+        ses: list[float | None] = []
+        basis: list[GoldBasis] = []
+        n_proxy: list[int | None] = []
+        n_prompts: list[int | None] = []
+        for r in self.tracking:
+            m = r["metrics"]
+            pp = r.get("per_prompt") if isinstance(r.get("per_prompt"), dict) else {}
+            ids = pp.get("prompt_ids")
+            n_all = len(ids) if isinstance(ids, list) else None
+            raw_n = m.get("proxy/n")
+            n_p = int(raw_n) if isinstance(raw_n, (int, float)) and not isinstance(raw_n, bool) else None
+            n_proxy.append(n_p)
+            n_prompts.append(n_all)
+            gold_pp = pp.get("gold")
+            if GOLD_ON_PROXY_PROMPTS in m:
+                v, se, b = _num(m.get(GOLD_ON_PROXY_PROMPTS)), _num(m.get(GOLD_ON_PROXY_PROMPTS + "_se")), "logged"
+            elif n_p is None or (n_all is not None and n_p >= n_all):
+                v, se, b = _num(m.get("reward/gold")), _num(m.get("reward/gold_se")), "same"
+            elif isinstance(gold_pp, list) and n_all is not None and len(gold_pp) == n_all:
+                v, se, _ = compute_mean_se([_num(x) for x in gold_pp[:n_p]])
+                b = "recomputed"
+            else:
+                v, se, b = None, None, "unknown"
+            values.append(v)
+            ses.append(se)
+            basis.append(b)  # type: ignore[arg-type]
+        return ComparedGold(values, ses, basis, n_proxy, n_prompts)
+
     def extra_reward_names(self) -> list[str]:
         """``reward/<judge>`` metrics other than proxy and gold (extra judges scoring the checkpoints)."""
         names: set[str] = set()
         for r in self.tracking:
             for k in r["metrics"]:
-                if k.startswith("reward/") and not k.endswith("_se") and k not in ("reward/proxy", "reward/gold"):
+                if (k.startswith("reward/") and not k.endswith("_se")
+                        and k not in ("reward/proxy", "reward/gold", GOLD_ON_PROXY_PROMPTS)):
                     names.add(k)
         return sorted(names)
 
@@ -317,8 +386,10 @@ def find_runs(run_dir: str | Path) -> RunLayout:
 
 __all__ = [
     "EVAL_SAMPLE_SCHEMA",
+    "GOLD_ON_PROXY_PROMPTS",
     "JUDGE_EVAL_SCHEMA",
     "TRACKING_SCHEMA",
+    "ComparedGold",
     "PolicyRun",
     "ProxyProtocol",
     "RunLayout",

@@ -44,6 +44,9 @@ Next-token probabilities (the expected-score reward)
   - ``"Score:" + "7"`` means exactly "Score:7"; no implicit leading-space variant is added,
     because a proxy judge trained on a fixed format assigns its mass to that exact format.
 
+  An assistant prefix that opens with ``<think>`` after a prompt the chat template already ended
+  with ``<think>`` is not opened twice (``_without_reopened_think``).
+
   Only the text after the last added (special) token is re-tokenised (added tokens are hard
   boundaries for HF tokenizers); the result is checked against the full prompt's tokens and the
   whole prompt is used instead when they disagree.
@@ -137,12 +140,19 @@ class HFBackend:
     # ------------------------------------------------------------------ identity & loading
     @property
     def identity(self) -> dict[str, Any]:
+        """What the judge cache keys on: the model (a local folder by its path *and* the content
+        fingerprint of its files, so weights retrained in place are a different judge), revision,
+        dtype and the thinking switch."""
         m = self.spec.model
         name = m.name
+        out: dict[str, Any] = {"kind": "hf"}
         if name not in MODEL_RECIPES and Path(name).expanduser().is_dir():
+            from judgelab.models.fingerprint import folder_fingerprint
+
             name = str(Path(name).expanduser().resolve())
+            out["content_sha256"] = folder_fingerprint(name)
         return {
-            "kind": "hf",
+            **out,
             "model": name,
             "revision": m.revision,
             "dtype": m.dtype,
@@ -444,7 +454,8 @@ class HFBackend:
         with self._lock:
             out = []
             for messages, prefix in requests:
-                text = self._render(messages) + prefix
+                rendered = self._render(messages)
+                text = rendered + _without_reopened_think(rendered, prefix)
                 ids = self._encode(text)
                 out.append((ids, self._plan(text, ids, candidates)))
             return out
@@ -540,6 +551,20 @@ class HFBackend:
                     for back, tid in zip(plan.back, plan.token_ids)
                 ])
             return out
+
+
+def _without_reopened_think(rendered: str, prefix: str) -> str:
+    """``prefix`` minus its opening ``<think>`` when the rendered prompt already ends with one.
+
+    An assistant prefix written as the whole assistant turn (``<think>\\n…\\n</think>\\n\\nScore: ``,
+    how the judge rebuilds a reasoning judge's answer) would otherwise open the block twice on chat
+    templates that pre-open it (Qwen3 thinking, R1 distills) — a context the model never generated in.
+    """
+    opener = _THINK_TOKENS[0]
+    if rendered.rstrip().endswith(opener) and prefix.lstrip().startswith(opener):
+        rest = prefix.lstrip()[len(opener):]
+        return rest[1:] if rendered.endswith("\n") and rest.startswith("\n") else rest
+    return prefix
 
 
 class _TokenChooser:

@@ -133,10 +133,7 @@ def compute_pairwise_row(
     n = len(gold)
     f = [to_pair_choice(c) for c in first]
     s = None if second is None else [to_pair_choice(c) for c in second]
-    per_item = [
-        float(fc == g) if s is None else (float(fc == g) + float(s[i] == g)) / 2
-        for i, (fc, g) in enumerate(zip(f, gold))
-    ]
+    per_item = pairwise_item_accuracy(gold, first, second)
     boot = {"n_resamples": bootstrap.n_resamples, "confidence": bootstrap.confidence, "seed": bootstrap.seed}
     acc = compute_bootstrap_ci(_mean, per_item, **boot) if n else None
     row: dict[str, Any] = {
@@ -168,6 +165,75 @@ def compute_pairwise_row(
     if n:
         row["gold_rate_a"] = _num(_mean([float(g == "A") for g in gold]))
     return row
+
+
+MISSING_GROUP = "(none)"
+"""The breakdown group of an item whose ``meta`` lacks the key (e.g. a sampled, not rewritten, response)."""
+
+
+def compute_breakdown(
+    groups: Sequence[str],
+    gold: Sequence[Any],
+    values: Sequence[Any],
+    *,
+    protocol: str,
+) -> list[dict[str, Any]]:
+    """Per group (in first-seen order): ``n``; pointwise ``n_valid``, ``mean_judge_score`` (the mean
+    reward value — the expected score where read out — over valid items), ``mean_gold_score`` (all
+    items of the group), ``invalid_rate``; pairwise ``accuracy`` (per-item values as in
+    ``compute_pairwise_row``: the mean over the judged orders, invalid = wrong).
+
+    ``values``: per item the judge's reward value (pointwise, None = invalid) or its per-item
+    accuracy in [0, 1] (pairwise)."""
+    order: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        order.setdefault(g, []).append(i)
+    out: list[dict[str, Any]] = []
+    for g, idx in order.items():
+        row: dict[str, Any] = {"value": g, "n": len(idx)}
+        if protocol == "pointwise":
+            valid = [float(values[i]) for i in idx if values[i] is not None]
+            row.update(n_valid=len(valid), mean_judge_score=_num(_mean(valid)),
+                       mean_gold_score=_num(_mean([float(gold[i]) for i in idx])),
+                       invalid_rate=(len(idx) - len(valid)) / len(idx))
+        else:
+            row["accuracy"] = _num(_mean([float(values[i]) for i in idx]))
+        out.append(row)
+    return out
+
+
+def pairwise_item_accuracy(gold: Sequence[str], first: Sequence[str | None],
+                           second: Sequence[str | None] | None) -> list[float]:
+    """Per item: 1/0 for the judged order, or the mean over both orders (invalid = wrong)."""
+    f = [to_pair_choice(c) for c in first]
+    s = None if second is None else [to_pair_choice(c) for c in second]
+    return [float(fc == g) if s is None else (float(fc == g) + float(s[i] == g)) / 2
+            for i, (fc, g) in enumerate(zip(f, gold))]
+
+
+def render_breakdown_md(key: str, rows: Sequence[dict[str, Any]], protocol: str) -> list[str]:
+    """Markdown lines: one table per judge of its ``breakdown`` rows."""
+    lines = ["", f"## By meta.{key}", ""]
+    for row in rows:
+        b = row.get("breakdown") or {}
+        if not b.get("groups"):
+            continue
+        lines += [f"**{row['name']}**", ""]
+        if protocol == "pointwise":
+            lines += [f"| meta.{key} | n | mean judge score | mean gold score | invalid |", "|---|---|---|---|---|"]
+            for g in b["groups"]:
+                js, gs = g["mean_judge_score"], g["mean_gold_score"]
+                lines.append(f"| {g['value']} | {g['n']} | {'—' if js is None else f'{js:.2f}'} | "
+                             f"{'—' if gs is None else f'{gs:.2f}'} | {100 * g['invalid_rate']:.0f}% |")
+        else:
+            lines += [f"| meta.{key} | n | accuracy |", "|---|---|---|"]
+            for g in b["groups"]:
+                acc = g["accuracy"]
+                lines.append(f"| {g['value']} | {g['n']} | {'—' if acc is None else f'{acc:.3f}'} |")
+        lines.append("")
+    lines.append(f"{MISSING_GROUP}: items without meta.{key}. Mean judge score: over valid verdicts "
+                 "(the expected score where read out).")
+    return lines
 
 
 # ------------------------------------------------------------------------------------ rendering
@@ -231,12 +297,16 @@ def judge_eval_table(rows: Sequence[dict[str, Any]], *, title: str = "Judge eval
 __all__ = [
     "ARENA_TO_PAIR",
     "COLUMNS",
+    "MISSING_GROUP",
     "BootstrapSettings",
+    "compute_breakdown",
     "compute_pairwise_row",
     "compute_pointwise_row",
     "format_cell",
     "judge_eval_table",
+    "pairwise_item_accuracy",
     "reasoning_summary",
+    "render_breakdown_md",
     "render_judge_eval_md",
     "to_pair_choice",
 ]

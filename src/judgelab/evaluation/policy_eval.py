@@ -7,8 +7,13 @@ and by ``eval-policy`` (``evaluate_policy_checkpoint`` loads a checkpoint, sampl
 - ``tracking.jsonl``, schema ``judgelab.tracking/v1``: one per evaluated step::
 
     {"schema", "step", "metrics": {"reward/proxy", "reward/gold", "reward/proxy_se",
-     "reward/gold_se", "kl/policy_init", "length/mean", "judge/invalid_rate",
+     "reward/gold_se", "reward/gold@proxy_prompts", "reward/gold@proxy_prompts_se", "proxy/n",
+     "kl/policy_init", "length/mean", "judge/invalid_rate", "judge/readout_failure_rate",
      "gold/invalid_rate", ...}, "per_prompt": {"prompt_ids", "proxy", "gold", ...}}
+
+  ``reward/gold@proxy_prompts`` is the gold over the first ``proxy/n`` samples — the prompts the
+  proxy scored — so proxy and gold can be compared on the same prompts when ``proxy_limit`` scores
+  the proxy on fewer prompts than the gold (equal to ``reward/gold`` otherwise).
 
   ``kl/policy_init`` is the KL to the initial policy in nats *per response* (docs/records.md:
   the report plots gold against its square root): the per-token KL summed over each response,
@@ -19,7 +24,8 @@ and by ``eval-policy`` (``evaluate_policy_checkpoint`` loads a checkpoint, sampl
   response, its proxy and gold values, the gold's reasoning, its token count and finish reason.
 
 Values: a judge's value for a sample is ``Judgement.reward`` (expected score when read out, else
-the parsed score); an invalid judgement is ``null`` — never replaced here (the training reward's
+the parsed score — or ``null`` when the read-out failed and the judge's ``readout_failure`` is
+``invalid``, counted in ``judge/readout_failure_rate``); an invalid judgement is ``null`` — never replaced here (the training reward's
 invalid policy does not apply to tracking). Means and standard errors (sample std / √n) are over
 the valid values; ``*/invalid_rate`` says how many were left out. A mean of no values, or an SE
 of fewer than two, is ``null``.
@@ -34,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,12 +48,19 @@ from judgelab.errors import DataError
 from judgelab.judges.ensemble import EnsembleJudge
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
-from judgelab.rewards.policy_reward import JudgeLoop, PointwiseScorer, battle_win_value
+from judgelab.metrics import compute_mean_se
+from judgelab.rewards.policy_reward import (
+    JudgeLoop,
+    PointwiseScorer,
+    battle_win_value,
+    readout_failures,
+)
 
 logger = logging.getLogger(__name__)
 
 TRACKING_SCHEMA = "judgelab.tracking/v1"
 EVAL_SAMPLE_SCHEMA = "judgelab.eval_sample/v1"
+GOLD_ON_PROXY_PROMPTS = "reward/gold@proxy_prompts"
 ProxyKind = Literal["pointwise", "pairwise"]
 
 
@@ -84,17 +97,11 @@ class TrackingPoint:
                 "per_prompt": self.per_prompt}
 
 
-def compute_mean_se(values: Sequence[float | None]) -> tuple[float | None, float | None, float]:
-    """(mean, standard error, invalid rate) over the non-None values; see the module docstring."""
-    valid = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    invalid_rate = (len(values) - len(valid)) / len(values) if values else 0.0
-    if not valid:
-        return None, None, invalid_rate
-    mean = math.fsum(valid) / len(valid)
-    if len(valid) < 2:
-        return mean, None, invalid_rate
-    var = math.fsum((v - mean) ** 2 for v in valid) / (len(valid) - 1)
-    return mean, math.sqrt(var / len(valid)), invalid_rate
+def step0_baseline(rows: Iterable[Mapping[str, Any]]) -> dict[str, str] | None:
+    """A pairwise proxy's baseline: the initial policy's response per prompt, from eval-sample rows
+    (``judgelab.eval_sample/v1``) at step 0; None when there are none."""
+    base = {str(r["prompt_id"]): str(r["response"]) for r in rows if int(r["step"]) == 0}
+    return base or None
 
 
 def _finite(x: float | None) -> float | None:
@@ -175,7 +182,8 @@ class PolicyScorer:
         proxy_task = self._proxy_values(samples[:n_proxy], infos[:n_proxy], baseline)
         gold_task = self.gold.score_pointwise(items)
         extra_tasks = [j.score_pointwise(items) for j in self.extra.values()]
-        proxy_scored, gold_js, *extra_js = await asyncio.gather(proxy_task, gold_task, *extra_tasks)
+        (proxy_scored, readout_failure_rate), gold_js, *extra_js = await asyncio.gather(
+            proxy_task, gold_task, *extra_tasks)
         proxy_vals = list(proxy_scored) + [None] * (len(samples) - n_proxy)
         gold_vals = [j.reward if j.parsed else None for j in gold_js]
         metrics: dict[str, float | None] = {}
@@ -183,9 +191,13 @@ class PolicyScorer:
             "prompt_ids": [s.prompt_id for s in samples], "proxy": proxy_vals, "gold": gold_vals,
         }
         m, se, bad = compute_mean_se(proxy_scored)
-        metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad, "proxy/n": n_proxy})
+        metrics.update({"reward/proxy": m, "reward/proxy_se": se, "judge/invalid_rate": bad, "proxy/n": n_proxy,
+                        "judge/readout_failure_rate": readout_failure_rate})
         m, se, bad = compute_mean_se(gold_vals)
         metrics.update({"reward/gold": m, "reward/gold_se": se, "gold/invalid_rate": bad})
+        # the gold on exactly the prompts the proxy scored: what every proxy-gold comparison uses
+        m, se, _ = compute_mean_se(gold_vals[:n_proxy])
+        metrics.update({GOLD_ON_PROXY_PROMPTS: m, GOLD_ON_PROXY_PROMPTS + "_se": se})
         extra_vals: dict[str, list[float | None]] = {}
         for name, js in zip(self.extra, extra_js):
             vals = [j.reward if j.parsed else None for j in js]
@@ -217,11 +229,14 @@ class PolicyScorer:
 
     async def _proxy_values(
         self, samples: Sequence[SampleToScore], infos: Sequence[PromptInfo], baseline: Mapping[str, str] | None
-    ) -> list[float | None]:
+    ) -> tuple[list[float | None], float | None]:
+        """The proxy's value per sample, and (pointwise) its read-out failure rate."""
         if self.proxy_kind == "pointwise":
             items = [PointwiseItem(i.instruction, s.response, rubric=i.rubric) for i, s in zip(infos, samples)]
             results = await self.proxy.score_pointwise(items)  # type: ignore[union-attr]
-            return [r.reward if r.parsed and r.reward is not None else None for r in results]
+            failed, judged = readout_failures(results)
+            return ([r.reward if r.parsed and r.reward is not None else None for r in results],
+                    failed / judged if judged else None)
         if baseline is None:
             raise DataError("a pairwise proxy needs the initial policy's samples (step 0) as the baseline",
                             "track step 0 first")
@@ -242,7 +257,7 @@ class PolicyScorer:
             battles = await judge.score_pairwise(items, both_orders=True)
             for k, b in zip(todo, battles):
                 out[k] = battle_win_value(b)
-        return out
+        return out, None
 
 
 def evaluate_policy_checkpoint(
@@ -290,6 +305,7 @@ def evaluate_policy_checkpoint(
 
 __all__ = [
     "EVAL_SAMPLE_SCHEMA",
+    "GOLD_ON_PROXY_PROMPTS",
     "TRACKING_SCHEMA",
     "PolicyScorer",
     "PromptInfo",
@@ -298,4 +314,5 @@ __all__ = [
     "TrackingPoint",
     "compute_mean_se",
     "evaluate_policy_checkpoint",
+    "step0_baseline",
 ]

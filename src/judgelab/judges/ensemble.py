@@ -1,7 +1,8 @@
 """Ensemble judges (L2): several pointwise judges, one aggregated score per item.
 
 Aggregates over the members' per-item values (each member's ``Judgement.reward``: its expected
-score when read out, else its parsed score):
+score when read out, else its parsed score; None — an invalid member — when a member's read-out
+failed under ``readout_failure: invalid``):
 
 - ``mean``: the average;
 - ``min``: the most pessimistic member (a policy must satisfy every judge);
@@ -138,7 +139,7 @@ class EnsembleJudge:
         for m, j in enumerate(members):
             r = j.reward if j.verdict.parsed else None
             if r is None:
-                reasons[m] = j.verdict.invalid_reason or "no score"
+                reasons[m] = j.verdict.invalid_reason or j.readout_error or "no score"
             else:
                 values.append(r)
         n_valid = len(values)

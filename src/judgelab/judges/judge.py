@@ -24,6 +24,13 @@ Read-out (``readout``) for pointwise templates:
   ``Score: `` and no generation; the verdict is the argmax, invalid when the valid score tokens
   hold less than ``min_valid_mass``.
 
+Read-out failure (``readout_failure``): a parsed verdict whose read-out failed (no token
+probabilities, no mass on the score tokens) has no expected score. ``invalid`` (default): its
+``Judgement.reward`` is None, so a reward treats it as invalid under the run's invalid policy and
+a run's rewards stay on one scale (E[s]); ``verdict``: the reward falls back to the parsed integer
+score (scales mix; ``judge/readout_failure_rate`` says how often). Either way ``readout_error``
+says why and ``Judgement.readout_failed`` is True.
+
 Invalid policy: ``invalid: keep`` keeps unparsed judgements (``parsed=False``, raw text and
 reason kept); ``invalid: retry`` re-asks up to ``invalid_retries`` times with seed+1, seed+2, …
 (only useful with temperature > 0 or a seedless server) and keeps the last attempt if all fail.
@@ -60,6 +67,7 @@ from judgelab.types import ChatMessage, Completion
 logger = logging.getLogger(__name__)
 
 Readout = Literal["text", "text+expected", "expected_only"]
+ReadoutFailure = Literal["invalid", "verdict"]
 InvalidPolicy = Literal["keep", "retry"]
 IDENTITY_SCHEMA = "judgelab.judge/v1"
 
@@ -82,6 +90,12 @@ class JudgeSpec(StrictModel):
     )
     min_valid_mass: float = Field(
         0.5, ge=0.0, le=1.0, description="expected_only: below this valid-token mass the verdict is invalid"
+    )
+    readout_failure: ReadoutFailure = Field(
+        "invalid",
+        description="text+expected / expected_only: when the expected-score read-out fails on a parsed "
+        "verdict — invalid: no reward value (the run's invalid policy applies); verdict: fall back to the "
+        "integer score (mixes scales within a run)",
     )
     invalid: InvalidPolicy = "keep"
     invalid_retries: int = Field(2, ge=1, le=10, description="invalid: retry — extra attempts")
@@ -160,6 +174,7 @@ class Judge:
             "invalid_retries": spec.invalid_retries if spec.invalid == "retry" else 0,
         }
         self._identity_json = canonical_json(self.identity)
+        self._needs_expected = spec.readout != "text" and spec.readout_failure == "invalid"
         self.judge_id = hashlib.sha256(self._identity_json.encode("utf-8")).hexdigest()[:16]
         self.n_judged = 0
         self.n_invalid = 0
@@ -324,6 +339,8 @@ class Judge:
                 if results[i] is None:
                     results[i] = results[todo[k]]
         final = [r for r in results if r is not None]
+        for r in final:
+            r.needs_expected = self._needs_expected
         self.n_judged += len(final)
         self.n_invalid += sum(not r.verdict.parsed for r in final)
         self.n_cached += sum(r.cached for r in final)
@@ -471,4 +488,4 @@ def _cache_value(j: Judgement) -> dict[str, Any]:
     return d
 
 
-__all__ = ["IDENTITY_SCHEMA", "InvalidPolicy", "Judge", "JudgeSpec", "Readout"]
+__all__ = ["IDENTITY_SCHEMA", "InvalidPolicy", "Judge", "JudgeSpec", "Readout", "ReadoutFailure"]

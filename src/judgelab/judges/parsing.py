@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from judgelab.judges.types import ARENA_CHOICES, Protocol, Verdict
+from judgelab.judges.types import ARENA_CHOICES, JudgeProtocol, Verdict
 
 _BOLD = r"(?:\*\*)?"
 _TAIL = r"[ \t]*" + _BOLD + r"[ \t]*\.?[ \t]*$"
@@ -88,7 +88,7 @@ def parse_pointwise(
     return ParseResult(Verdict("pointwise", parsed=True, score=value), span, m.start())
 
 
-def parse_choice(text: str, protocol: Protocol, finish_reason: str | None = None) -> ParseResult:
+def parse_choice(text: str, protocol: JudgeProtocol, finish_reason: str | None = None) -> ParseResult:
     """The last ``Verdict: [[X]]`` line, X in the protocol's grammar (pairwise or arena)."""
     allowed = PAIR_CHOICES if protocol == "pairwise" else ARENA_CHOICES
     matches = list(VERDICT_LINE.finditer(text))
@@ -126,7 +126,7 @@ def parse_rubric(text: str, finish_reason: str | None = None) -> ParseResult:
 
 def parse_verdict(
     text: str,
-    protocol: Protocol,
+    protocol: JudgeProtocol,
     *,
     score_min: int = 0,
     score_max: int = 9,

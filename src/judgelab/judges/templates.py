@@ -24,8 +24,8 @@ every judgement and is part of every cache key, so editing a template text witho
 version still separates results.
 
 Untrusted inputs are wrapped with ``judgelab.textblocks.wrap_block`` and the system text tells the
-judge that tagged text is data. Departure from ``new_nonce``: the per-request nonce here is
-*derived* (sha256 of the template hash and the inputs, 64 bits) instead of random, so a rendered
+judge that tagged text is data. The per-request nonce is *derived* (``derive_nonce``: sha256 of the
+template hash and the inputs, 64 bits) rather than random, so a rendered
 prompt is reproducible (same prompt → same greedy output on a re-run). A response cannot close
 its block: it would have to contain a 64-bit hash of itself. If a text happens to contain the
 nonce, the next candidate is derived.
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from judgelab.errors import ConfigError
-from judgelab.judges.types import Mode, Protocol
+from judgelab.judges.types import JudgeProtocol, Mode
 from judgelab.textblocks import wrap_block
 from judgelab.types import ChatMessage
 
@@ -131,7 +131,7 @@ class JudgeTemplate:
 
     name: str
     version: str
-    protocol: Protocol
+    protocol: JudgeProtocol
     mode: Mode
     system: str
     user: str
@@ -216,7 +216,7 @@ def _compact_variants() -> list[JudgeTemplate]:
 
 def _variants(
     name: str,
-    protocol: Protocol,
+    protocol: JudgeProtocol,
     intro: str,
     only: tuple[str, ...],
     reasoned: tuple[str, ...],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Protocol = Literal["pointwise", "pairwise", "arena", "rubric"]
+JudgeProtocol = Literal["pointwise", "pairwise", "arena", "rubric"]
 """What a template asks for: a score, a two-way choice, a five-level verdict, or a rubric."""
 
 Mode = Literal["non_reasoning", "reasoning"]
@@ -59,7 +59,7 @@ class Verdict:
     carries none of them: it is never turned into a default score.
     """
 
-    protocol: Protocol
+    protocol: JudgeProtocol
     parsed: bool
     score: int | None = None
     choice: str | None = None
@@ -67,7 +67,7 @@ class Verdict:
     invalid_reason: str | None = None
 
     @classmethod
-    def invalid(cls, protocol: Protocol, reason: str) -> Verdict:
+    def invalid(cls, protocol: JudgeProtocol, reason: str) -> Verdict:
         return cls(protocol=protocol, parsed=False, invalid_reason=reason)
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,7 +93,10 @@ class Judgement:
     - ``timings``: seconds (``latency_s`` of the backend call, ``readout_s`` of the distribution
       read-out); ``cached``: served from the cache (timings are those of the original call);
     - ``verdict_source``: ``text`` (parsed from the completion) or ``distribution`` (argmax of the
-      next-token distribution, ``readout: expected_only``; then ``raw_text`` is empty).
+      next-token distribution, ``readout: expected_only``; then ``raw_text`` is empty);
+    - ``needs_expected``: set by the judge when its reward is the expected score and a failed
+      read-out must not fall back to the integer verdict (``JudgeSpec.readout_failure: invalid``):
+      ``reward`` is then None for such a judgement, so one run never mixes E[s] and integers.
     """
 
     verdict: Verdict
@@ -114,16 +117,25 @@ class Judgement:
     timings: dict[str, float] = field(default_factory=dict)
     attempts: int = 1
     cached: bool = False
+    needs_expected: bool = False
 
     @property
     def parsed(self) -> bool:
         return self.verdict.parsed
 
     @property
+    def readout_failed(self) -> bool:
+        """A parsed verdict whose expected-score read-out was asked for and failed."""
+        return self.verdict.parsed and self.expected_score is None and self.readout_error is not None
+
+    @property
     def reward(self) -> float | None:
-        """The number a reward function uses: expected score if read out, else the parsed score."""
+        """The number a reward function uses: the expected score if read out; else the parsed score,
+        unless ``needs_expected`` (the read-out failed and the judge treats that as invalid: None)."""
         if self.expected_score is not None:
             return self.expected_score
+        if self.needs_expected:
+            return None
         return None if self.verdict.score is None else float(self.verdict.score)
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,12 +206,12 @@ __all__ = [
     "ARENA_CHOICES",
     "ArenaChoice",
     "Battle",
+    "JudgeProtocol",
     "Judgement",
     "Mode",
     "PairChoice",
     "PairwiseItem",
     "PointwiseItem",
-    "Protocol",
     "Verdict",
     "swap_choice",
 ]

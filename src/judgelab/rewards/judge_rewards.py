@@ -13,8 +13,18 @@ per generation batch. When a sibling is missing from the batch the rollout falls
 single-order reward and the share of such rollouts is logged as ``judge_reward/unpaired_rate``.
 
 The parse function is passed in (the judge's own parser from ``judgelab.judges``), so this module
-does not import ``judges/``. It must read the verdict from the completion text only, returning
-``None`` when there is no valid verdict.
+does not import ``judges/``. It is called as ``parse(text, finish_reason)`` and must read the
+verdict from the completion text only, returning ``None`` when there is no valid verdict.
+
+Truncated completions. A completion cut off by ``max_completion_length`` is invalid exactly as it
+is when the judge is used (``judgelab.judges.parsing``: a cut-off answer counts only if its verdict
+line is the last line), so a trace stopped after a mid-text ``Score: N`` earns ``invalid_reward``,
+not a score. ``finish_reason`` is ``"length"`` when the completion's last token (TRL's
+``completion_ids`` kwarg) is not an end-of-completion token, ``"stop"`` when it is — the same test
+as TRL's ``completions/clipped_ratio``. The end-of-completion ids are bound by
+``judgelab.training.grpo.train_grpo`` (``reward.bind_stop_token_ids(ids)``: the trainer's eos ids
+and the pad id); unbound, or without ``completion_ids``, ``finish_reason`` is None (unknown).
+``judge_reward/truncated_rate`` is logged.
 """
 
 from __future__ import annotations
@@ -28,8 +38,8 @@ from judgelab.errors import ConfigError, DataError
 from judgelab.rewards.trl_format import completion_text
 
 PairwiseChoice = Literal["A", "B", "tie"]
-ParseScore = Callable[[str], float | int | None]
-ParseChoice = Callable[[str], PairwiseChoice | str | None]
+ParseScore = Callable[[str, str | None], float | int | None]
+ParseChoice = Callable[[str, str | None], PairwiseChoice | str | None]
 
 
 def pointwise_judge_reward(
@@ -65,14 +75,17 @@ def make_pointwise_judge_reward(
 ) -> Callable[..., list[float]]:
     """A TRL reward function: parse each completion, compare with the ``gold_key`` column."""
 
+    stop_ids: set[int] = set()
+
     def judge_pointwise_reward(
         prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
     ) -> list[float]:
         gold = _column(kwargs, gold_key, len(completions))
+        finish = finish_reasons(kwargs, len(completions), stop_ids)
         rewards: list[float] = []
         invalid = 0
-        for completion, g in zip(completions, gold):
-            predicted = parse(completion_text(completion))
+        for completion, g, fr in zip(completions, gold, finish):
+            predicted = parse(completion_text(completion), fr)
             invalid += not _valid_score(predicted, low, high)
             rewards.append(
                 pointwise_judge_reward(
@@ -83,6 +96,7 @@ def make_pointwise_judge_reward(
         _log(kwargs, "judge_reward/invalid_rate", invalid / max(1, len(completions)))
         return rewards
 
+    judge_pointwise_reward.bind_stop_token_ids = stop_ids.update  # type: ignore[attr-defined]
     return judge_pointwise_reward
 
 
@@ -99,12 +113,15 @@ def make_pairwise_judge_reward(
     ``gold_key`` holds the gold choice *in this row's order* ("A", "B" or "tie").
     """
 
+    stop_ids: set[int] = set()
+
     def judge_pairwise_reward(
         prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
     ) -> list[float]:
         n = len(completions)
         gold = _column(kwargs, gold_key, n)
-        verdicts = [parse(completion_text(c)) for c in completions]
+        finish = finish_reasons(kwargs, n, stop_ids)
+        verdicts = [parse(completion_text(c), fr) for c, fr in zip(completions, finish)]
         rewards = [
             pairwise_judge_reward(v, str(g), invalid_reward=invalid_reward)
             for v, g in zip(verdicts, gold)
@@ -114,7 +131,22 @@ def make_pairwise_judge_reward(
             return rewards
         return _both_orders(rewards, prompts, _column(kwargs, pair_key, n), kwargs)
 
+    judge_pairwise_reward.bind_stop_token_ids = stop_ids.update  # type: ignore[attr-defined]
     return judge_pairwise_reward
+
+
+def finish_reasons(kwargs: dict[str, Any], n: int, stop_ids: set[int]) -> list[str | None]:
+    """Per completion ``"stop"`` / ``"length"`` from TRL's ``completion_ids`` (see the module doc);
+    None for all when the ids or the end-of-completion tokens are not known. Logs the truncated share."""
+    ids = kwargs.get("completion_ids")
+    if ids is None or not stop_ids:
+        return [None] * n
+    ids = list(ids)
+    if len(ids) != n:
+        raise DataError(f"completion_ids has {len(ids)} rows for {n} completions")
+    out: list[str | None] = ["stop" if len(row) and int(row[-1]) in stop_ids else "length" for row in ids]
+    _log(kwargs, "judge_reward/truncated_rate", sum(r == "length" for r in out) / max(1, n))
+    return out
 
 
 def _both_orders(
@@ -182,6 +214,7 @@ __all__ = [
     "PairwiseChoice",
     "ParseChoice",
     "ParseScore",
+    "finish_reasons",
     "make_pairwise_judge_reward",
     "make_pointwise_judge_reward",
     "pairwise_judge_reward",

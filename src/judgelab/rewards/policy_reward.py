@@ -28,7 +28,10 @@ pairwise rollout when none of its pairs got a valid verdict.
 
 Logged through TRL's ``log_metric`` kwarg each step (averaged per logging step by TRL):
 ``judge/invalid_rate`` (share of invalid judgements: rollouts for pointwise / ensemble, judged
-orders for pairwise), ``reward/invalid_rate`` (share of rollouts the invalid policy applied to),
+orders for pairwise), ``judge/readout_failure_rate`` (pointwise / ensemble: share of judgements
+whose verdict parsed but whose expected-score read-out failed — invalid under the judge's default
+``readout_failure: invalid``, the integer verdict under ``verdict``; so a run never mixes the two
+scales unlogged), ``reward/invalid_rate`` (share of rollouts the invalid policy applied to),
 ``judge/<member>/invalid_rate`` for ensemble members, ``judge/seconds`` (wall time of the judge
 call). TRL itself logs ``rewards/<name>/mean`` and ``/std``.
 
@@ -166,6 +169,20 @@ class JudgeLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+
+def close_judges(loop: JudgeLoop, judges: Sequence[Any], cache: JudgementCache | None = None) -> None:
+    """Close every judge's backend on ``loop`` (where their clients live), then the loop and the cache."""
+
+    async def aclose_all() -> None:
+        await asyncio.gather(*(j.aclose() for j in judges))
+
+    try:
+        loop.run(aclose_all())
+    finally:
+        loop.close()
+        if cache is not None:
+            cache.close()
 
 
 async def _on(loop: JudgeLoop | None, coro: Coroutine[Any, Any, T]) -> T:
@@ -344,11 +361,20 @@ class PointwisePolicyReward(_PolicyRewardBase):
         for r in results:
             values.append(r.reward if r.parsed and r.reward is not None else None)
         log("judge/invalid_rate", sum(v is None for v in values) / max(1, n))
+        failed, judged = readout_failures(results)
+        log("judge/readout_failure_rate", failed / max(1, judged))
         if isinstance(self.judge, EnsembleJudge):
             for m, member in enumerate(self.judge.judges):
                 bad = sum(not r.members[m].verdict.parsed for r in results)
                 log(f"judge/{member.name}/invalid_rate", bad / max(1, n))
         return self._finish(values, log)
+
+
+def readout_failures(results: Sequence[Any]) -> tuple[int, int]:
+    """(parsed verdicts whose expected-score read-out failed, judgements) over ``Judgement``s or the
+    members of ``EnsembleJudgement``s."""
+    judgements = [m for r in results for m in getattr(r, "members", [r])]
+    return sum(bool(getattr(j, "readout_failed", False)) for j in judgements), len(judgements)
 
 
 async def _score(judge: PointwiseScorer, items: list[PointwiseItem]) -> Sequence[Any]:
@@ -421,8 +447,10 @@ __all__ = [
     "apply_invalid_policy",
     "battle_win_value",
     "build_reward_judge",
+    "close_judges",
     "contiguous_groups",
     "group_win_rates",
     "make_policy_reward",
     "prompt_texts",
+    "readout_failures",
 ]

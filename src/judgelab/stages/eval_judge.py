@@ -16,6 +16,10 @@ Outputs (``RUN_DIR/``):
 - ``judge_eval.md`` — the side-by-side table; the CLI prints it as a rich table;
 - ``eval_items.jsonl`` — ``judgelab.judge_eval_item/v1``: every judge's verdict per item, so each
   number can be recomputed;
+- with ``breakdown: KEY`` (a ``meta`` key, e.g. ``variant`` for the synthetic world's rewritten
+  responses): per judge, the same items grouped by ``meta[KEY]`` — mean judge score, mean gold
+  score and invalid rate (pointwise) or accuracy (pairwise) — in ``judge_eval.json``
+  (``judges[].breakdown``), ``judge_eval.md`` and, per item, ``eval_items.jsonl`` (``group``);
 - ``judge_cache.sqlite`` — judgements by content: a rerun after a crash re-judges nothing done.
 
 A completed run returns its ``judge_eval.json`` without loading a model.
@@ -40,10 +44,14 @@ from judgelab.config.stage import StageConfig
 from judgelab.data.labelled import LabelledItem, load_labelled_items
 from judgelab.errors import ConfigError, DataError, RunDirError
 from judgelab.evaluation.judge_eval import (
+    MISSING_GROUP,
     BootstrapSettings,
+    compute_breakdown,
     compute_pairwise_row,
     compute_pointwise_row,
+    pairwise_item_accuracy,
     reasoning_summary,
+    render_breakdown_md,
     render_judge_eval_md,
 )
 from judgelab.judges.cache import JudgementCache
@@ -111,6 +119,11 @@ class EvalJudgeConfig(StageConfig):
         "their own; None = words only for non-hf judges",
     )
     chunk_size: int = Field(64, ge=1, description="items per judge call (the cache is written per call)")
+    breakdown: str | None = Field(
+        None,
+        description="a meta key (e.g. variant): also report each judge per value of meta[key] — mean "
+        "judge score, mean gold score and invalid rate (pointwise) or accuracy (pairwise)",
+    )
     cache: bool = True
     cache_path: str | None = Field(None, description=f"None = RUN_DIR/{CACHE_FILE}")
 
@@ -189,6 +202,8 @@ def run_eval_judge(
         write_json_atomic(run.file(RESULT_FILE), doc)
         notes = [f"Data: `{config.data}`, {len(items)} items ({protocol})"
                  + (f", {ties} gold ties left out" if ties else "") + "."]
+        if config.breakdown is not None:
+            notes += render_breakdown_md(config.breakdown, rows, protocol)
         write_text_atomic(run.file(MARKDOWN_FILE), render_judge_eval_md(rows, notes=notes))
         run.record_output(RESULT_FILE, schema=JUDGE_EVAL_SCHEMA, judges=len(rows), items=len(items))
         run.set_status("completed")
@@ -272,6 +287,7 @@ def _row(entry: EvalJudgeEntry, judge: Judge, items: Sequence[LabelledItem], out
         "name": entry.name,
         "kind": entry.kind,
         **metrics,
+        **_breakdown(items, outcomes, protocol, config),
         "invalid_rate": sum(not j.parsed for j in all_js) / len(all_js) if all_js else None,
         "n_judgements": len(all_js),
         **reasoning_summary(tokens, words),
@@ -290,12 +306,36 @@ def _row(entry: EvalJudgeEntry, judge: Judge, items: Sequence[LabelledItem], out
         rec: dict[str, Any] = {"schema": ITEM_SCHEMA, "judge": entry.name, "id": it.id, "gold": it.label,
                                "invalid": [not j.parsed for j in js],
                                "reasoning_tokens": [next(tok_iter) for _ in js] if tok_iter else None}
+        if config.breakdown is not None:
+            rec["group"] = _group_of(it, config.breakdown)
         if protocol == "pointwise":
             rec.update(score=o.verdict.score, expected=o.expected_score, reward=o.reward if o.parsed else None)
         else:
             rec.update(first_choice=o.first_choice, second_choice=o.second_choice, winner=o.winner)
         records.append(rec)
     return row, records
+
+
+def _group_of(item: LabelledItem, key: str) -> str:
+    v = item.meta.get(key)
+    return MISSING_GROUP if v is None else str(v)
+
+
+def _breakdown(items: Sequence[LabelledItem], outcomes: list[Any], protocol: str,
+               config: EvalJudgeConfig) -> dict[str, Any]:
+    """``{"breakdown": {"key", "groups"}}`` when ``config.breakdown`` names a meta key, else nothing."""
+    key = config.breakdown
+    if key is None:
+        return {}
+    groups = [_group_of(it, key) for it in items]
+    if protocol == "pointwise":
+        values = [o.reward if o.parsed else None for o in outcomes]
+        gold: list[Any] = [int(it.label) for it in items]
+    else:
+        gold = [str(it.label) for it in items]
+        values = pairwise_item_accuracy(gold, [o.first_choice for o in outcomes],
+                                        [o.second_choice for o in outcomes] if config.both_orders else None)
+    return {"breakdown": {"key": key, "groups": compute_breakdown(groups, gold, values, protocol=protocol)}}
 
 
 def _reasoning_lengths(

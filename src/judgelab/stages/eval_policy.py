@@ -37,6 +37,7 @@ from judgelab.rewards.policy_reward import (
     PairwiseRewardSpec,
     PolicyRewardSpec,
     build_reward_judge,
+    close_judges,
 )
 from judgelab.store.jsonl import JsonlAppender, iter_jsonl, write_jsonl_atomic
 from judgelab.store.rundir import RunDir
@@ -104,9 +105,16 @@ def _select_steps(cfg: EvalPolicyConfig, available: dict[int, Path]) -> list[int
     return sorted(set(cfg.steps))
 
 
-def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyResult:
-    """Re-score the selected checkpoints into ``run_dir`` (resumable; see the module docstring)."""
-    from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo, evaluate_policy_checkpoint
+def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path, *, show_progress: bool | None = None) -> EvalPolicyResult:
+    """Re-score the selected checkpoints into ``run_dir`` (resumable; see the module docstring).
+
+    ``show_progress``: a bar over the checkpoints (None = on a terminal only)."""
+    from judgelab.evaluation.policy_eval import (
+        PolicyScorer,
+        PromptInfo,
+        evaluate_policy_checkpoint,
+        step0_baseline,
+    )
     from judgelab.stages.train_policy import (
         CHECKPOINT_DIR,
         checkpoint_dirs,
@@ -155,13 +163,17 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
         if samples_path.exists():
             rows = [r for r in iter_jsonl(samples_path) if int(r["step"]) in done]
             write_jsonl_atomic(samples_path, rows)  # drop rows of a step whose record never landed
-            baseline = {r["prompt_id"]: r["response"] for r in rows if int(r["step"]) == 0} or None
+            baseline = step0_baseline(rows)
         loop = JudgeLoop()
         cache = JudgementCache(cfg.cache_path or run.file(CACHE_FILE)) if cfg.cache else None
         proxy = build_reward_judge(reward_spec, cache=cache)
         gold = Judge(gold_spec, cache=cache)
         extra = {str(j.name): Judge(j, cache=cache) for j in extra_specs}
         reference = None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(steps), initial=sum(s in done for s in steps), desc="eval-policy", unit="checkpoint",
+                   disable=None if show_progress is None else not show_progress, dynamic_ncols=True)
         try:
             scorer = PolicyScorer(
                 prompts={r.id: PromptInfo(r.id, r.prompt, _rubric(r.meta.get(tcfg.rubric_key))) for r in held_out},
@@ -182,19 +194,20 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
                         baseline=baseline,
                     )
                     if step == 0:
-                        baseline = {r["prompt_id"]: r["response"] for r in point.samples}
+                        baseline = step0_baseline(point.samples)
                     samples_out.append(point.samples)
                     tracking_out.append([point.record()])
                     computed.append(step)
                     logger.info("eval-policy step %d (%s): proxy %s, gold %s", step, path,
                                 point.metrics["reward/proxy"], point.metrics["reward/gold"])
+                    bar.update(1)
+                    bar.set_postfix(step=step, proxy=_short(point.metrics["reward/proxy"]),
+                                    gold=_short(point.metrics["reward/gold"]), refresh=True)
         finally:
+            bar.close()
             if reference is not None:
                 reference.release()
-            loop.run(_aclose([proxy, gold, *extra.values()]))
-            loop.close()
-            if cache is not None:
-                cache.close()
+            close_judges(loop, [proxy, gold, *extra.values()], cache)
         all_steps = sorted(int(r["step"]) for r in iter_jsonl(run.file(TRACKING_FILE)))
         if not set(steps) <= set(all_steps):
             raise DataError(f"steps {sorted(set(steps) - set(all_steps))} were not recorded")
@@ -205,14 +218,12 @@ def run_eval_policy(cfg: EvalPolicyConfig, run_dir: str | Path) -> EvalPolicyRes
     return EvalPolicyResult(run.path, run.file(TRACKING_FILE), all_steps, computed, time.perf_counter() - t0)
 
 
+def _short(x: Any) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
 def _rubric(v: Any) -> str | None:
     return v if isinstance(v, str) else None
-
-
-async def _aclose(judges: list[Any]) -> None:
-    import asyncio
-
-    await asyncio.gather(*(j.aclose() for j in judges))
 
 
 __all__ = ["EvalPolicyConfig", "EvalPolicyResult", "run_eval_policy"]

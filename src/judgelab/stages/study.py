@@ -223,20 +223,28 @@ class StudyPlan:
         """The trained judge's spec (from its judge.yaml) with the study's overrides."""
         overrides = (self.cfg.policies.judge_overrides if self.cfg.policies else {}).get(name, {})
         if validate_only:
-            # The judge does not exist yet: a placeholder spec of the right shape.
-            spec: dict[str, Any] = {
-                "name": name,
-                "backend": {"kind": "hf", "model": {"name": _PLACEHOLDER}},
-                "readout": "expected_only",
-            }
-            mode = self.cfg.judges[[j.name for j in self.cfg.judges].index(name)].train.get("mode")
-            if mode:
-                spec["mode"] = mode
+            spec = self._placeholder_judge(name)
         else:
             from judgelab.stages.train_judge import load_trained_judge_spec
 
             spec = load_trained_judge_spec(self.judge_dir(name)).model_dump(mode="json")
         return _deep_merge(spec, overrides)
+
+    def _placeholder_judge(self, name: str) -> dict[str, Any]:
+        """The judge does not exist yet: the spec ``train-judge`` will write for it (same mode —
+        a distill or grpo judge is ``reasoning`` unless its config says otherwise —, template,
+        read-out and sampling), with a placeholder model path."""
+        from judgelab.judges.templates import get_template
+        from judgelab.stages.train_judge import trained_judge_spec
+
+        tj = self.judge_config(next(j for j in self.cfg.judges if j.name == name))
+        mode = tj.judge_mode
+        pairwise = bool(self.cfg.policies) and self.cfg.policies.reward.get("kind", "pointwise") == "pairwise"  # type: ignore[union-attr]
+        family = tj.template or (
+            "pairwise-v1" if pairwise else "pointwise-rubric-v1" if tj.recipe.rubric_guided else "pointwise-v1")
+        placeholder = Path(_PLACEHOLDER)
+        spec = trained_judge_spec(tj, placeholder, placeholder, get_template(family, mode), mode, "plain")
+        return spec.model_dump(mode="json")
 
     def policy_config(self, judge: str, seed: int, validate_only: bool = False) -> Any:
         from judgelab.stages.train_policy import TrainPolicyConfig
@@ -252,8 +260,6 @@ class StudyPlan:
             "gold": self.cfg.gold.model_dump(mode="json"),
             "seed": seed,
         }
-        if validate_only and body["reward"].get("kind", "pointwise") != "pointwise":
-            body["reward"]["judge"]["template"] = "pairwise-v1"
         return _sub(body, TrainPolicyConfig, f"policies ({judge}, seed {seed})")
 
     # steps --------------------------------------------------------------

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +51,7 @@ from judgelab.judges.judge import JudgeSpec, Readout
 from judgelab.judges.templates import JudgeTemplate, get_template
 from judgelab.judges.types import Mode
 from judgelab.store.jsonl import write_jsonl_atomic, write_text_atomic
+from judgelab.store.ranks import is_main_process, wait_for_run_dir
 from judgelab.store.rundir import RunDir
 from judgelab.training.config import DistillRecipe, GRPORecipe, JudgeRecipe, SFTRecipe
 from judgelab.training.model_setup import FINAL_DIRNAME
@@ -234,20 +233,23 @@ class TrainJudgeResult:
 
 
 # ------------------------------------------------------------------------------------ stage
-def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *, show_progress: bool = True) -> TrainJudgeResult:
+def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *,
+                    show_progress: bool | None = None) -> TrainJudgeResult:
     """Train the judge of ``config`` into ``run_dir`` (resumable; see the module docstring).
 
-    Under torchrun / accelerate every rank calls this; only rank 0 writes the run directory.
+    ``show_progress``: the step bar (None = on a terminal only). ``recipe.train.report_to`` trackers
+    write under ``run_dir`` (``judgelab.training.trackers``). Under torchrun / accelerate every
+    rank calls this; only rank 0 writes the run directory.
     """
     run_dir = Path(run_dir)
-    main = _is_main_process()
+    main = is_main_process()
     done = _completed(config, run_dir)
     if done is not None:
         return done
     if main:
         run: RunDir | None = RunDir.open(run_dir, config, stage=STAGE, seed=config.recipe.train.seed)
     else:
-        _wait_for_manifest(run_dir)  # rank 0 creates the run directory; never race it
+        wait_for_run_dir(run_dir)  # rank 0 creates the run directory; never race it
         run = None
     with run.guard() if run is not None else contextlib.nullcontext():
         from judgelab.models.tokens import load_tokenizer, think_format
@@ -278,12 +280,15 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *, show_progr
             run.record_template(template.key, template.sha256)
         logger.info("train-judge %s: %d items → %d examples (skipped %s), %s, think format %s",
                     config.recipe.kind, len(items), len(examples), dict(skipped), template.key, think)
+        from judgelab.training.progress import make_progress_callback
+
         snapshots = None
         if config.snapshot_minutes and run is not None:
             snapshots = SnapshotMarks(run_dir, config.snapshot_minutes,
                                       on_saved=_snapshot_spec_writer(config, template, mode, think),
                                       stop_after_last=config.stop_at_last_snapshot)
-        train = _train(config, run_dir, examples, model_name, template, template_kwargs, snapshots, show_progress)
+        train = _train(config, run_dir, examples, model_name, template, template_kwargs, snapshots,
+                       show_progress, callbacks=[make_progress_callback("train-judge", enabled=show_progress)])
         result = TrainJudgeResult(
             run_dir=run_dir, model_path=Path(train.model_path), judge_spec_path=run_dir / JUDGE_SPEC_FILE,
             recipe=config.recipe.kind, mode=mode, template=template.name, n_items=len(items),
@@ -301,20 +306,6 @@ def run_train_judge(config: TrainJudgeConfig, run_dir: str | Path, *, show_progr
                 "train_seconds": result.train_seconds, "model_path": str(result.model_path),
             })
         return result
-
-
-def _is_main_process() -> bool:
-    """True unless launched as a non-zero rank (torchrun / accelerate set ``RANK``)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def _wait_for_manifest(run_dir: Path, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not (run_dir / "manifest.json").exists():
-        if time.monotonic() > deadline:
-            raise RunDirError(f"rank {os.environ.get('RANK')}: rank 0 did not create {run_dir} in {timeout_s:.0f} s",
-                              "check rank 0's log")
-        time.sleep(0.5)
 
 
 def _completed(config: TrainJudgeConfig, run_dir: Path) -> TrainJudgeResult | None:
@@ -430,7 +421,9 @@ def _snapshot_spec_writer(config: TrainJudgeConfig, template: JudgeTemplate, mod
 
 def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_name: str,
            template: JudgeTemplate, template_kwargs: dict[str, Any], snapshots: SnapshotMarks | None,
-           show_progress: bool = True) -> Any:
+           show_progress: bool | None = None, callbacks: list[Any] | None = None) -> Any:
+    """Train with the recipe's path; ``callbacks`` are TRL ``TrainerCallback``s (the progress bar),
+    the frozen-trunk path draws its own bar."""
     r = config.recipe
     protocol = template.protocol
     revision = config.model.revision if model_name == config.model.name else None
@@ -447,14 +440,16 @@ def _train(config: TrainJudgeConfig, out_dir: Path, examples: list[Any], model_n
         return train_frozen_trunk(model_name, inputs, r.train, out_dir, loss="verdict" if verdict else "completion",
                                   readout=readout, **common, progress=show_progress,
                                   callbacks=[trunk_snapshot_callback(snapshots)] if snapshots else ())
+    common["callbacks"] = list(callbacks or [])
     if isinstance(r, (SFTRecipe, DistillRecipe)):
         from judgelab.models.tokens import load_tokenizer
         from judgelab.training.sft import SFTExample, train_sft
 
         sft = [SFTExample(ex.messages, ex.target, template_kwargs) for ex in examples]
         score_range = (config.score_min, config.score_max) if protocol == "pointwise" else None
-        callbacks = [trl_snapshot_callback(snapshots, load_tokenizer(model_name))] if snapshots else []
-        return train_sft(model_name, sft, r.train, out_dir, score_range=score_range, callbacks=callbacks, **common)
+        if snapshots:
+            common["callbacks"].append(trl_snapshot_callback(snapshots, load_tokenizer(model_name)))
+        return train_sft(model_name, sft, r.train, out_dir, score_range=score_range, **common)
 
     from judgelab.rewards.judge_rewards import (
         make_pairwise_judge_reward,

@@ -18,7 +18,9 @@ Outputs (``RUN_DIR/``; schemas in docs/records.md):
   step: proxy, gold, KL, length and invalid rates, per-prompt values;
 - ``eval_samples.jsonl`` (``judgelab.eval_sample/v1``): the held-out responses with their scores;
 - ``train_log.jsonl``: TRL's log rows (loss, rewards/<name>/mean, judge/invalid_rate, ...);
-- ``checkpoints/checkpoint-<step>/``, ``checkpoints/final/``; ``judge_cache.sqlite``.
+- ``checkpoints/checkpoint-<step>/``, ``checkpoints/final/``; ``judge_cache.sqlite``;
+- with ``train.report_to``: ``tensorboard/`` (event files) and/or ``wandb/`` (an offline W&B run):
+  TRL's log rows plus the tracking metrics as ``tracking/<metric>`` (``judgelab.training.trackers``).
 
 Resume: rerun the same command. Training continues from the newest checkpoint; tracking records
 are appended durably and a step already in ``tracking.jsonl`` is never tracked again; TRL log
@@ -32,10 +34,8 @@ value); ``tracking.sampling.seed`` seeds the held-out sampling.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,9 +56,11 @@ from judgelab.rewards.policy_reward import (
     PairwiseRewardSpec,
     PolicyRewardSpec,
     build_reward_judge,
+    close_judges,
     make_policy_reward,
 )
 from judgelab.store.jsonl import JsonlAppender, iter_jsonl, write_jsonl_atomic
+from judgelab.store.ranks import is_main_process, wait_for_run_dir
 from judgelab.store.rundir import RunDir
 from judgelab.training.config import GRPOTrainSpec
 from judgelab.training.heldout import HeldOutSampling
@@ -294,27 +296,17 @@ def _prepare_resume(run: RunDir, out_dir: Path) -> tuple[str | None, set[int]]:
     return resume_from, done
 
 
-def _step0_baseline(samples_path: Path) -> dict[str, str] | None:
-    if not samples_path.exists():
-        return None
-    base = {r["prompt_id"]: r["response"] for r in iter_jsonl(samples_path) if int(r["step"]) == 0}
-    return base or None
-
-
-def is_main_process() -> bool:
-    """True unless launched as a non-zero rank (torchrun / accelerate set ``RANK``)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 class _TrackingWriter:
     """The ``track`` function handed to the callback: score a batch, append samples then record."""
 
     def __init__(self, scorer: Any, tracking_out: JsonlAppender, samples_out: JsonlAppender,
-                 baseline: dict[str, str] | None) -> None:
+                 baseline: dict[str, str] | None, sink: Any = None, progress: Any = None) -> None:
         self.scorer = scorer
         self.tracking_out = tracking_out
         self.samples_out = samples_out
         self.baseline = baseline
+        self.sink = sink  # judgelab.training.trackers.TrackerSink: tracking metrics into report_to
+        self.progress = progress
 
     def __call__(self, batch: Any) -> None:
         from judgelab.evaluation.policy_eval import SampleToScore
@@ -333,6 +325,10 @@ class _TrackingWriter:
         m = point.metrics
         logger.info("step %d: proxy %s, gold %s, KL %s, length %s", batch.step, _fmt(m["reward/proxy"]),
                     _fmt(m["reward/gold"]), _fmt(m["kl/policy_init"]), _fmt(m["length/mean"]))
+        if self.sink is not None:
+            self.sink.publish(batch.step, m)
+        if self.progress is not None:
+            self.progress.note(f"tracked step {batch.step}: proxy {_fmt(m['reward/proxy'])}, gold {_fmt(m['reward/gold'])}")
 
 
 def run_train_policy(
@@ -340,17 +336,20 @@ def run_train_policy(
     run_dir: str | Path,
     *,
     callbacks: Sequence[Any] = (),
+    show_progress: bool | None = None,
 ) -> TrainPolicyResult:
     """Train the policy into ``run_dir`` (resumable; see the module docstring).
 
-    ``callbacks``: extra ``transformers.TrainerCallback``s (progress display, tests). Under
+    ``callbacks``: extra ``transformers.TrainerCallback``s (tests). ``show_progress``: the step bar
+    (``judgelab.training.progress``; None = on a terminal only). ``train.report_to`` trackers write
+    under ``run_dir`` (``tensorboard/``, ``wandb/``) and get the tracking metrics too. Under
     torchrun / accelerate every rank calls this; only rank 0 writes the run directory's records.
     """
     run_dir = Path(run_dir)
     done = _completed(cfg, run_dir)
     if done is not None:
         return done
-    from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo
+    from judgelab.evaluation.policy_eval import PolicyScorer, PromptInfo, step0_baseline
     from judgelab.training.callbacks import (
         PolicyTracker,
         TrackingPlan,
@@ -359,6 +358,8 @@ def run_train_policy(
     )
     from judgelab.training.grpo import train_grpo
     from judgelab.training.heldout import HeldOutPrompt, ReferencePolicy
+    from judgelab.training.progress import make_progress_callback
+    from judgelab.training.trackers import TrackerSink
 
     t0 = time.perf_counter()
     main = is_main_process()
@@ -370,7 +371,7 @@ def run_train_policy(
                                   "proxy_protocol": "pairwise" if cfg.reward.kind == "pairwise" else "pointwise"}
         run.save_manifest()
     else:
-        _wait_for_manifest(run_dir)  # rank 0 creates the run directory; never race it
+        wait_for_run_dir(run_dir)  # rank 0 creates the run directory; never race it
     with run.guard() if run is not None else contextlib.nullcontext(), contextlib.ExitStack() as stack:
         records = load_prompt_records(cfg.prompts, cfg.prompt_limit)
         held_out = load_prompt_records(cfg.eval_prompts, cfg.tracking.limit)
@@ -388,8 +389,11 @@ def run_train_policy(
         gold = Judge(cfg.gold, cache=cache)
         extra = {str(j.name): Judge(j, cache=cache) for j in cfg.tracking.extra_judges}
         reward = make_policy_reward(cfg.reward, proxy, loop=loop)
-        stack.callback(_close_judges, loop, [proxy, gold, *extra.values()], cache)
+        stack.callback(close_judges, loop, [proxy, gold, *extra.values()], cache)
         train_cbs: list[Any] = []
+        progress = make_progress_callback("train-policy", enabled=show_progress)
+        sink = TrackerSink(cfg.train.report_to, run_dir)
+        stack.callback(sink.close)
         if run is not None:
             if cfg.tracking.enabled:
                 scorer = PolicyScorer(
@@ -401,7 +405,8 @@ def run_train_policy(
                     scorer,
                     stack.enter_context(JsonlAppender(run.file(TRACKING_FILE))),
                     stack.enter_context(JsonlAppender(run.file(SAMPLES_FILE))),
-                    _step0_baseline(run.file(SAMPLES_FILE)),
+                    step0_baseline(iter_jsonl(run.file(SAMPLES_FILE))) if run.file(SAMPLES_FILE).exists() else None,
+                    sink=sink, progress=progress,
                 )
                 plan = TrackingPlan(
                     prompts=[HeldOutPrompt(r.id, tuple(prompt_messages(cfg.system_prompt, r.prompt)))
@@ -416,6 +421,7 @@ def run_train_policy(
                                             trust_remote_code=cfg.policy.trust_remote_code) if cfg.tracking.kl else None
                 train_cbs.append(make_tracking_callback(PolicyTracker(plan, writer, reference)))
             train_cbs.append(make_log_callback(stack.enter_context(JsonlAppender(run.file(TRAIN_LOG_FILE))).append))
+        train_cbs.append(progress)
         result = train_grpo(
             cfg.policy.name,
             grpo_prompt_rows(records, cfg.system_prompt, cfg.rubric_key),
@@ -426,6 +432,7 @@ def run_train_policy(
             trust_remote_code=cfg.policy.trust_remote_code,
             resume="auto",
             callbacks=[*train_cbs, *callbacks],
+            tracker_dir=run_dir,
         )
         stack.close()  # judges, cache and record files are closed before the run is marked complete
         tracking_path = run_dir / TRACKING_FILE
@@ -460,24 +467,6 @@ def run_train_policy(
     )
 
 
-def _wait_for_manifest(run_dir: Path, timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not (run_dir / "manifest.json").exists():
-        if time.monotonic() > deadline:
-            raise RunDirError(f"rank {os.environ.get('RANK')}: rank 0 did not create {run_dir} in {timeout_s:.0f} s",
-                              "check rank 0's log")
-        time.sleep(0.5)
-
-
-def _close_judges(loop: JudgeLoop, judges: Sequence[Any], cache: JudgementCache | None) -> None:
-    try:
-        loop.run(_aclose(judges))
-    finally:
-        loop.close()
-        if cache is not None:
-            cache.close()
-
-
 def reward_judge_name(spec: Any) -> str:
     """The reward judge's name for records: the judge's ``name``, else the reward's ``name``."""
     if spec.kind != "ensemble" and spec.judge.name:
@@ -500,10 +489,6 @@ def _rubric(r: Record, key: str) -> str | None:
 
 def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.3f}"
-
-
-async def _aclose(judges: Sequence[Any]) -> None:
-    await asyncio.gather(*(j.aclose() for j in judges))
 
 
 __all__ = [

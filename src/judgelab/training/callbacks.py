@@ -21,8 +21,9 @@ re-track them. With several processes only the main process tracks; with DeepSpe
 parameters are sharded, so turn in-training tracking off there and re-score the checkpoints with
 ``judgelab eval-policy`` instead (see docs/scaling.md).
 
-torch / transformers are imported when the callback classes are built (``make_*`` functions), so
-importing this module stays light.
+Imports: transformers when a callback class is built (the ``make_*`` functions), torch when a
+tracking step samples and measures the KL (inside ``judgelab.training.heldout``'s functions);
+importing this module loads neither (``tests/unit/test_import_light.py``).
 """
 
 from __future__ import annotations

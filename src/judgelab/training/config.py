@@ -7,8 +7,8 @@ names (an unknown name is a ``ConfigError`` listing close matches) and may not r
 is first-class here or that judgelab sets itself (``output_dir``, ``bf16``, ...).
 
 Defaults are the small-scale CPU defaults (SmolLM2-135M on 2 cores, minutes per judge). The paper's
-values, for a GPU run of the full study, are given in each field's description and collected in
-``PAPER_SFT`` / ``PAPER_GRPO``:
+values, for a GPU run of the full study, are given in each field's description and set in the
+shipped configs under ``experiments/paper/`` and ``experiments/judges/paper_*.yaml``:
 
     SFT / distill: full fine-tuning, lr 1e-5, bf16
     GRPO:          lr 1e-6, 8 rollouts per prompt, temperature 1.0, clip ε 0.2 / ε_high 0.3, β = 0 (no KL)
@@ -41,11 +41,12 @@ Optimizer = Literal["adamw_torch", "adamw_torch_fused", "sgd", "adafactor"]
 FinetuneMode = Literal["full", "lora"]
 GRPOLossType = Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"]
 ScaleRewards = Literal["group", "batch", "none"]
+ReportTarget = Literal["tensorboard", "wandb"]
 
 # Fields judgelab sets itself from its own arguments; not allowed in ``trl:``.
 RESERVED_TRL_FIELDS = frozenset(
-    {"output_dir", "bf16", "fp16", "resume_from_checkpoint", "report_to", "use_cpu", "max_steps",
-     "num_train_epochs", "peft_config"}
+    {"output_dir", "bf16", "fp16", "resume_from_checkpoint", "use_cpu", "max_steps",
+     "num_train_epochs", "peft_config", "logging_dir", "disable_tqdm"}
 )
 
 
@@ -96,6 +97,12 @@ class TrainSpec(StrictModel):
     save_steps: int = Field(50, ge=1, description="checkpoint every N optimizer steps (for resume)")
     save_total_limit: int | None = Field(2, ge=1, description="keep the last N checkpoints")
     logging_steps: int = Field(5, ge=1)
+    report_to: list[ReportTarget] = Field(
+        default_factory=list,
+        description="experiment trackers for the trainer's logs and judgelab's tracking metrics: "
+        "tensorboard (events in OUT/tensorboard), wandb (offline in OUT/wandb unless WANDB_MODE is "
+        "set); needs the 'tracking' extra (judgelab.training.trackers)",
+    )
     seed: int = 0
     trl: dict[str, Any] = Field(
         default_factory=dict,
@@ -291,19 +298,6 @@ class GRPORecipe(_RecipeBase):
 
 JudgeRecipe = Annotated[SFTRecipe | DistillRecipe | GRPORecipe, Field(discriminator="kind")]
 
-PAPER_SFT: dict[str, Any] = {"finetune": "full", "learning_rate": 1e-5, "precision": "bf16"}
-PAPER_GRPO: dict[str, Any] = {
-    "finetune": "full",
-    "learning_rate": 1e-6,
-    "num_generations": 8,
-    "temperature": 1.0,
-    "epsilon": 0.2,
-    "epsilon_high": 0.3,
-    "beta": 0.0,
-    "precision": "bf16",
-}
-
-
 # ------------------------------------------------------------------------------------------------
 # TRL pass-through
 
@@ -343,8 +337,6 @@ def check_trl_passthrough(
 
 
 __all__ = [
-    "PAPER_GRPO",
-    "PAPER_SFT",
     "DistillRecipe",
     "FinetuneMode",
     "GRPORecipe",
@@ -352,6 +344,7 @@ __all__ = [
     "JudgeRecipe",
     "LoraSpec",
     "Precision",
+    "ReportTarget",
     "SFTRecipe",
     "SFTTrainSpec",
     "TrainSpec",

@@ -10,6 +10,11 @@ Reward callables follow TRL's contract: ``f(prompts, completions, **kwargs) -> l
 extra column of the prompt rows (e.g. ``gold_score``), repeated per rollout, plus TRL's
 ``trainer_state``, ``log_metric`` and ``log_extra``. ``None`` means "no reward from this function".
 
+A reward callable that has a ``bind_stop_token_ids`` attribute (the judge rewards of
+``judgelab.rewards.judge_rewards``) is given the trainer's end-of-completion token ids (its eos ids
+and the pad id — TRL's own test for a truncated completion) once the trainer is built, so it can
+tell from TRL's ``completion_ids`` kwarg which completions the token limit cut off.
+
 The dataset rows are ``{"prompt": [chat messages], **extra columns}`` (TRL conversational format),
 so completions arrive as ``[{"role": "assistant", "content": ...}]``;
 ``judgelab.rewards.trl_format.completion_text`` turns either form into a string.
@@ -37,6 +42,7 @@ from judgelab.training.model_setup import (
     load_model_for_training,
     train_and_save,
 )
+from judgelab.training.trackers import check_trackers, tracker_session
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +128,13 @@ def train_grpo(
     trust_remote_code: bool = False,
     resume: ResumeMode = "auto",
     callbacks: Sequence[Any] = (),
+    tracker_dir: str | Path | None = None,
 ) -> TrainResult:
     """Run GRPO on ``model`` over ``prompts`` with ``reward_funcs``; return the saved model path.
 
     ``prompts``: rows ``{"prompt": [messages], **extra}``; extras reach the reward functions as
-    keyword lists. ``reward_weights``: one per reward function (None = all 1).
+    keyword lists. ``reward_weights``: one per reward function (None = all 1). ``tracker_dir``: where
+    ``spec.report_to`` trackers write (default ``output_dir``; ``judgelab.training.trackers``).
     """
     from datasets import Dataset
     from trl import GRPOTrainer
@@ -141,6 +149,7 @@ def train_grpo(
     for f in reward_funcs:
         if not callable(f):
             raise ConfigError(f"reward function {f!r} is not callable")
+    check_trackers(spec.report_to)  # before loading a model: a missing extra fails fast
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = grpo_rows(prompts)
@@ -150,22 +159,29 @@ def train_grpo(
         model, revision=revision, trust_remote_code=trust_remote_code
     )
     apply_trainable_selection(lm, spec)
-    trainer = GRPOTrainer(
-        model=lm,
-        reward_funcs=list(reward_funcs),
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=build_peft_config(spec),
-        callbacks=list(callbacks) or None,
-    )
-    trainable, total = count_params(trainer.model)
-    logger.info(
-        "GRPO %s on %d prompts, rewards %s: %s, %d/%d params trainable, resume=%s",
-        resolved, len(rows), [_reward_name(f) for f in reward_funcs], spec.finetune,
-        trainable, total, resume_from,
-    )
-    return train_and_save(trainer, tokenizer, spec, output_dir, resume_from, trainable, total)
+    with tracker_session(spec.report_to, tracker_dir or output_dir):  # report_to: training.trackers
+        trainer = GRPOTrainer(
+            model=lm,
+            reward_funcs=list(reward_funcs),
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=build_peft_config(spec),
+            callbacks=list(callbacks) or None,
+        )
+        eos_ids = getattr(trainer, "eos_token_ids", None) or [tokenizer.eos_token_id]
+        stop_ids = {int(t) for t in [*eos_ids, tokenizer.pad_token_id] if t is not None}
+        for f in reward_funcs:
+            bind = getattr(f, "bind_stop_token_ids", None)
+            if callable(bind):
+                bind(stop_ids)
+        trainable, total = count_params(trainer.model)
+        logger.info(
+            "GRPO %s on %d prompts, rewards %s: %s, %d/%d params trainable, resume=%s",
+            resolved, len(rows), [_reward_name(f) for f in reward_funcs], spec.finetune,
+            trainable, total, resume_from,
+        )
+        return train_and_save(trainer, tokenizer, spec, output_dir, resume_from, trainable, total)
 
 
 __all__ = ["RewardFunc", "build_grpo_config", "grpo_rows", "train_grpo"]

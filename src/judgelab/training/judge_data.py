@@ -79,12 +79,10 @@ def format_target(verdict: str, trace: str | None, think: ThinkFormat) -> str:
 def swap_response_names(text: str) -> str:
     """Exchange "Response A" and "Response B" (also responses/output/assistant A/B) in a trace."""
 
-    swap = {"A": "B", "B": "A"}
-
-    def sub(m: re.Match[str]) -> str:
-        out = f"{m.group(1)}{m.group(2)}{swap[m.group(3)]}"
+    def sub(m: re.Match[str]) -> str:  # the letters swap like verdicts do (judges.types.swap_choice)
+        out = f"{m.group(1)}{m.group(2)}{swap_choice(m.group(3))}"
         if m.group(5):  # "Responses A and B"
-            out += f"{m.group(4)}{swap[m.group(5)]}"
+            out += f"{m.group(4)}{swap_choice(m.group(5))}"
         return out
 
     return _RESPONSE_NAME.sub(sub, text)
@@ -182,13 +180,17 @@ def grpo_rows(examples: Sequence[JudgeExample], protocol: str) -> list[dict[str,
     return [{"prompt": list(ex.messages), key: ex.gold, "pair_id": ex.id} for ex in examples]
 
 
-def make_verdict_parser(protocol: str, score_min: int = 0, score_max: int = 9) -> Callable[[str], Any]:
-    """Completion text → the verdict (score or choice) or None, as ``Judge`` reads it: think
-    blocks removed, last verdict line of the answer, strict grammar."""
+def make_verdict_parser(
+    protocol: str, score_min: int = 0, score_max: int = 9
+) -> Callable[[str, str | None], Any]:
+    """(completion text, finish reason) → the verdict (score or choice) or None, as ``Judge`` reads
+    it: think blocks removed, last verdict line of the answer, strict grammar, and a completion cut
+    off by the token limit (``finish_reason == "length"``) valid only if its verdict line ends it."""
 
-    def parse(text: str) -> Any:
+    def parse(text: str, finish_reason: str | None = None) -> Any:
         answer, _ = split_reasoning(text)
-        pr = parse_verdict(answer, protocol, score_min=score_min, score_max=score_max)  # type: ignore[arg-type]
+        pr = parse_verdict(answer, protocol, score_min=score_min, score_max=score_max,  # type: ignore[arg-type]
+                           finish_reason=finish_reason)
         if not pr.verdict.parsed:
             return None
         return pr.verdict.score if protocol == "pointwise" else pr.verdict.choice

@@ -223,8 +223,8 @@ def common_trainer_kwargs(spec: TrainSpec, output_dir: Path) -> dict[str, Any]:
         "logging_first_step": True,
         "seed": spec.seed,
         "data_seed": spec.seed,
-        "report_to": "none",
-        "disable_tqdm": True,
+        "report_to": list(spec.report_to) or "none",  # where: judgelab.training.trackers
+        "disable_tqdm": True,  # judgelab.training.progress shows its own bar
         "dataloader_num_workers": 0,
     }
 

@@ -35,6 +35,7 @@ from judgelab.training.model_setup import (
     load_model_for_training,
     train_and_save,
 )
+from judgelab.training.trackers import check_trackers, tracker_session
 from judgelab.types import ChatMessage
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def train_sft(
     trust_remote_code: bool = False,
     resume: ResumeMode = "auto",
     callbacks: Sequence[Any] = (),
+    tracker_dir: str | Path | None = None,
     score_range: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` on ``examples``; return where the final model was saved.
@@ -117,7 +119,8 @@ def train_sft(
     continues from the newest ``output_dir/checkpoint-*`` if any, "never" starts fresh, or a path.
     ``callbacks``: transformers ``TrainerCallback``s (e.g. a gold-agreement probe from the stage).
     ``score_range``: (min, max) of a pointwise judge's scale; needed when
-    ``spec.score_regression_weight > 0`` (``judgelab.training.score_loss``).
+    ``spec.score_regression_weight > 0`` (``judgelab.training.score_loss``). ``tracker_dir``: where
+    ``spec.report_to`` trackers write (default ``output_dir``; ``judgelab.training.trackers``).
     """
     from datasets import Dataset
     from trl import SFTTrainer
@@ -127,6 +130,7 @@ def train_sft(
             "score_regression_weight > 0 needs a pointwise score range",
             "score regression applies to pointwise judges only; set it to 0 for pairwise data",
         )
+    check_trackers(spec.report_to)  # before loading a model: a missing extra fails fast
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = sft_rows(examples)
@@ -145,21 +149,22 @@ def train_sft(
         trainer_cls = score_regression_trainer_class()
         extra = {"score_tokens": score_tokens(tokenizer, *score_range),
                  "score_weight": spec.score_regression_weight}
-    trainer = trainer_cls(
-        model=lm,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=build_peft_config(spec),
-        callbacks=list(callbacks) or None,
-        **extra,
-    )
-    trainable, total = count_params(trainer.model)
-    logger.info(
-        "SFT %s on %d examples: %s, %d/%d params trainable, score regression w=%s, resume=%s",
-        resolved, len(rows), spec.finetune, trainable, total, spec.score_regression_weight, resume_from,
-    )
-    return train_and_save(trainer, tokenizer, spec, output_dir, resume_from, trainable, total)
+    with tracker_session(spec.report_to, tracker_dir or output_dir):  # report_to: training.trackers
+        trainer = trainer_cls(
+            model=lm,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=build_peft_config(spec),
+            callbacks=list(callbacks) or None,
+            **extra,
+        )
+        trainable, total = count_params(trainer.model)
+        logger.info(
+            "SFT %s on %d examples: %s, %d/%d params trainable, score regression w=%s, resume=%s",
+            resolved, len(rows), spec.finetune, trainable, total, spec.score_regression_weight, resume_from,
+        )
+        return train_and_save(trainer, tokenizer, spec, output_dir, resume_from, trainable, total)
 
 
 __all__ = ["SFTExample", "build_sft_config", "sft_rows", "train_sft"]

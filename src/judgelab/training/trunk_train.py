@@ -66,7 +66,7 @@ def train_frozen_trunk(
     trust_remote_code: bool = False,
     resume: ResumeMode = "auto",
     callbacks: Sequence[Callable[[TrunkState], None]] = (),
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train ``model``'s top layers on ``inputs`` over a cached frozen trunk; see the module docstring.
 
@@ -220,7 +220,7 @@ def train_frozen_trunk(
 
 
 def fill_cache(split: SplitModel, examples: Sequence[TrunkExample], trunk: TrunkSpec, out: Path, device: str,
-                progress: bool) -> tuple[TrunkCache, dict[str, Any]]:
+                progress: bool | None) -> tuple[TrunkCache, dict[str, Any]]:
     lm = split.lm
     meta = {
         "schema": "judgelab.trunk_cache/v1",
@@ -257,7 +257,7 @@ def fill_cache(split: SplitModel, examples: Sequence[TrunkExample], trunk: Trunk
     todo = [examples[i] for i in order if examples[i].key in need]
     todo = list({ex.key: ex for ex in todo}.values())
     t0 = time.perf_counter()
-    bar = _progress(len(todo), 0, progress and bool(todo), desc="trunk cache")
+    bar = _progress(len(todo), 0, progress if todo else False, desc="trunk cache")
     try:
         for start in range(0, len(todo), trunk.cache_batch_size):
             chunk = todo[start:start + trunk.cache_batch_size]
@@ -346,13 +346,14 @@ def _set_dropout_off(lm: Any) -> None:
             mod.eval()
 
 
-def _progress(total: int, initial: int, enabled: bool, desc: str = "train-judge (frozen trunk)") -> Any:
-    if not enabled:
+def _progress(total: int, initial: int, enabled: bool | None, desc: str = "train-judge (frozen trunk)") -> Any:
+    """A tqdm bar; ``enabled=None`` = only on a terminal (as the TRL path's bar)."""
+    if enabled is False:
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="step" if "train" in desc else "ex",
-                dynamic_ncols=True, leave=False)
+                dynamic_ncols=True, leave=False, disable=None if enabled is None else not enabled)
 
 
 # ------------------------------------------------------------------------------------ checkpoints
