@@ -79,3 +79,28 @@ def test_validation_placeholder_is_the_judge_train_judge_will_write(tmp_path):
                           "judges.1.train.template=pairwise-v1"], schema=StudyConfig)
     judge = StudyPlan(cfg, tmp_path).policy_config("nonreasoning", 0, validate_only=True).reward.judge
     assert (judge.template, judge.readout) == ("pairwise-v1", "text")
+
+
+def test_fixed_control_judges_are_evaluated_and_reward_policies_without_training(tmp_path):
+    """A controlled proxy (spec:) has no training step; it is in the judge evaluation and rewards
+    its policies exactly as specified, flaws included."""
+    data = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
+    hackable = {"backend": {"kind": "rules", "blind_to": ["stuffing"], "pays_for": {"keyword_repeats": 1.0}},
+                "template": "pointwise-compact-v1", "mode": "non_reasoning", "readout": "text"}
+    data["judges"] = [data["judges"][0], {"name": "control-hackable", "role": "control", "spec": hackable},
+                      {"name": "control-gold", "role": "control", "spec": {**hackable, "backend": {"kind": "rules"}}}]
+    p = tmp_path / "study.yaml"
+    p.write_text(yaml.safe_dump(data))
+    cfg = load_config(p, schema=StudyConfig)
+    plan = StudyPlan(cfg, tmp_path)
+    names = [s.name for s in plan.steps()]
+    assert "judge nonreasoning" in names and not any(n.startswith("judge control") for n in names)
+    assert "policy control-hackable seed 0" in names and "policy control-gold seed 0" in names
+    ev = {j.name: j for j in plan.eval_config().judges}
+    assert ev["control-hackable"].kind == "other" and ev["control-hackable"].judge.backend.blind_to == ["stuffing"]
+    reward = plan.policy_config("control-hackable", 0).reward.judge
+    assert reward.name == "control-hackable" and reward.backend.pays_for == {"keyword_repeats": 1.0}
+    data["judges"][1] = {"name": "x", "spec": hackable, "train": {"model": {"name": "m"}}}
+    p.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="exactly one of train"):
+        load_config(p, schema=StudyConfig)

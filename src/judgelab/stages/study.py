@@ -58,13 +58,33 @@ class StudySampleSpec(StrictModel):
         "(fixed, partial, truncated, stuffed, repeated, off_topic) to spread the gold score; "
         "never applied to policy prompts",
     )
+    variant_max_tokens: int | None = Field(
+        None, ge=1, description="cut variants to the policy's budget (see the sample stage)"
+    )
+    variant_tokenizer: str | None = None
 
 
 class StudyJudge(StrictModel):
-    """One proxy judge to train: a train-judge config body (``stage``/``data``/``seed`` are set here)."""
+    """One proxy judge: ``train`` = a train-judge config body (``stage``/``data``/``seed`` are set
+    here), or ``spec`` = a fixed judge used as it is, not trained — e.g. a controlled proxy (the
+    rules gold with declared blind spots) or the gold itself as a negative control."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
-    train: dict[str, Any]
+    train: dict[str, Any] | None = None
+    spec: JudgeSpec | None = Field(None, description="a fixed judge (no training step)")
+    role: Literal["proxy", "control"] = Field(
+        "proxy", description="control: a judge whose flaws are known (a positive or negative control)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StudyJudge:
+        if (self.train is None) == (self.spec is None):
+            raise ValueError(f"judge {self.name!r}: give exactly one of train: (a train-judge body) or spec: (a fixed judge)")
+        return self
+
+    @property
+    def trained(self) -> bool:
+        return self.train is not None
 
 
 class StudyEvalJudges(StrictModel):
@@ -181,6 +201,8 @@ class StudyPlan:
             "system_prompt": s.system_prompt,
             "chunk_size": s.chunk_size,
             "variants": s.variants,
+            "variant_max_tokens": s.variant_max_tokens,
+            "variant_tokenizer": s.variant_tokenizer,
             "seed": self.cfg.seed,
         }
         return _sub(body, SampleConfig, f"sample ({split})")
@@ -199,6 +221,7 @@ class StudyPlan:
     def judge_config(self, judge: StudyJudge) -> Any:
         from judgelab.stages.train_judge import TrainJudgeConfig
 
+        assert judge.train is not None  # fixed judges have no training step
         body = {**judge.train, "stage": "train_judge", "data": str(self.gold("judge_train")), "seed": self.cfg.seed}
         body.setdefault("judge", {})
         body["judge"] = {**body["judge"], "name": judge.name}
@@ -208,7 +231,9 @@ class StudyPlan:
         from judgelab.stages.eval_judge import EvalJudgeConfig
 
         e = self.cfg.eval_judges
-        entries = [{"name": j.name, "kind": "proxy", "from_run": str(self.judge_dir(j.name))} for j in self.cfg.judges]
+        entries = [{"name": j.name, "kind": "proxy", "from_run": str(self.judge_dir(j.name))} if j.trained
+                   else {"name": j.name, "kind": "other", "judge": j.spec.model_dump(mode="json")}  # type: ignore[union-attr]
+                   for j in self.cfg.judges]
         body = {
             **e.body,
             "stage": "eval_judge",
@@ -222,7 +247,10 @@ class StudyPlan:
     def reward_judge(self, name: str, validate_only: bool) -> dict[str, Any]:
         """The trained judge's spec (from its judge.yaml) with the study's overrides."""
         overrides = (self.cfg.policies.judge_overrides if self.cfg.policies else {}).get(name, {})
-        if validate_only:
+        judge = next(j for j in self.cfg.judges if j.name == name)
+        if judge.spec is not None:
+            spec = judge.spec.model_copy(update={"name": name}).model_dump(mode="json")
+        elif validate_only:
             spec = self._placeholder_judge(name)
         else:
             from judgelab.stages.train_judge import load_trained_judge_spec
@@ -284,8 +312,9 @@ class StudyPlan:
         for split in ("judge_train", "judge_eval"):
             out.append(Step(f"gold {split}", r / "gold" / split, lambda s=split: self.gold_config(s), run_annotate))
         for j in self.cfg.judges:
-            out.append(Step(f"judge {j.name}", self.judge_dir(j.name), lambda j=j: self.judge_config(j),
-                            run_train_judge))
+            if j.trained:
+                out.append(Step(f"judge {j.name}", self.judge_dir(j.name), lambda j=j: self.judge_config(j),
+                                run_train_judge))
         out.append(Step("eval judges", r / "judge_eval", self.eval_config, run_eval_judge))
         if self.cfg.policies is not None:
             # seed-major: a study stopped part-way has every judge's policy for the seeds done
