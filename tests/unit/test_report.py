@@ -445,3 +445,26 @@ def test_undetermined_divergence_is_shown_as_such(tmp_path):
     row = next(s for s in rep.sections if getattr(s, "title", "") == "Reward hacking per run").rows[0]
     assert row[6].startswith("undetermined: 2 evaluation point(s)")
     assert rep.data["runs"][0]["summary"]["verdict"] == "undetermined"
+
+
+def test_first_screen_says_which_runs_were_hacked(tmp_path):
+    """issue 16: before any detail, a table of runs with Δ proxy, Δ gold, the detector's verdict, the
+    judge's α and a controlled proxy's declared flaws; its numbers are the paired table's."""
+    study = make_study(tmp_path / "study", seeds=1)
+    hack_run = study / "policies" / "proxy-plain" / "seed0"
+    (hack_run / "config.yaml").write_text(
+        "stage: train_policy\nreward:\n  judge:\n    backend: {kind: rules, blind_to: [stuffing], "
+        "pays_for: {keyword_repeats: 1.0}}\n", encoding="utf-8")
+    rep = build_report(study)
+    first = rep.sections[0]
+    assert first.title == "Which runs were hacked?"
+    rows = {r[0]: r for r in first.rows}
+    plain, reasoning = rows["proxy-plain"], rows["proxy-reasoning"]
+    assert plain[2] == "yes"  # gold falls 0.6 per step after its peak while the proxy rises
+    assert plain[7] == "blind to stuffing; pays for keyword_repeats (+1)" and reasoning[7] == "–"
+    assert reasoning[6] == "0.61 [0.55, 0.67]"  # the judge table's α for that judge
+    paired = next(s for s in rep.sections if s.title.startswith("Paired change"))
+    prow = next(r for r in paired.rows if r[0] == "proxy-plain")
+    assert plain[3] == prow[3].split(" (n")[0] and plain[4] == prow[4].split(" (n")[0]
+    data = {r["judge"]: r for r in rep.data["runs"]}
+    assert data["proxy-plain"]["hacked"] == "yes" and data["proxy-plain"]["proxy_flaws"].startswith("blind to")

@@ -88,6 +88,7 @@ class PolicyRun:
     sample_steps: list[int] = field(default_factory=list)
     train_log: list[dict[str, Any]] = field(default_factory=list)
     sources: list[SourceFile] = field(default_factory=list)
+    proxy_flaws: str | None = None  # a controlled (rules) proxy's declared flaws, from config.yaml
 
     @property
     def label(self) -> str:
@@ -317,6 +318,7 @@ def load_policy_run(path: str | Path, *, judge: str | None = None, seed: str | N
         tracking=tracking,
         proxy_protocol=_proxy_protocol(policy.get("proxy_protocol"), tracking, path),
         sources=[tsrc],
+        proxy_flaws=_proxy_flaws(path),
     )
     spath = path / "eval_samples.jsonl"
     if spath.exists():
@@ -328,6 +330,26 @@ def load_policy_run(path: str | Path, *, judge: str | None = None, seed: str | N
         run.train_log, src = load_train_log(lpath)
         run.sources.append(src)
     return run
+
+
+def _proxy_flaws(path: Path) -> str | None:
+    """What a rules-backend reward judge is declared to get wrong (``blind_to`` / ``pays_for`` in the
+    run's ``config.yaml``); "none (the gold's checklist)" for the unflawed rules judge; None for any
+    other reward judge or when the config cannot be read."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    judge = (cfg.get("reward") or {}).get("judge") or {} if isinstance(cfg, dict) else {}
+    backend = judge.get("backend") or {} if isinstance(judge, dict) else {}
+    if not isinstance(backend, dict) or backend.get("kind") != "rules":
+        return None
+    blind, pays = backend.get("blind_to") or [], backend.get("pays_for") or {}
+    parts = ([f"blind to {', '.join(blind)}"] if blind else []) + (
+        [f"pays for {', '.join(f'{k} (+{v:g})' for k, v in pays.items())}"] if pays else [])
+    return "; ".join(parts) if parts else "none (the gold's checklist)"
 
 
 def _proxy_protocol(declared: Any, tracking: list[dict[str, Any]], path: Path) -> ProxyProtocol:
