@@ -104,7 +104,11 @@ def _hf_greedy_raw(backend: HFBackend, messages: list[dict[str, str]], max_new_t
 def test_protocols_and_identity(backend: HFBackend, smollm2_hf_dir: Path) -> None:
     assert isinstance(backend, Backend)
     assert isinstance(backend, TokenDistributionBackend)
-    ident = backend.identity
+    ident = dict(backend.identity)
+    # a local folder is keyed by its path *and* its files' content (retrained in place = new judge)
+    from judgelab.models.fingerprint import folder_fingerprint
+
+    assert ident.pop("content_sha256") == folder_fingerprint(smollm2_hf_dir.resolve())
     assert ident == {"kind": "hf", "model": str(smollm2_hf_dir.resolve()), "revision": None,
                      "dtype": "float32", "enable_thinking": None}
 

@@ -44,8 +44,11 @@ def test_make_test_requires_the_server_and_chromium_and_ci_installs_chromium():
     assert 'JUDGELAB_TEST_REQUIRE="$(TEST_REQUIRE)"' in test_target
     assert re.search(r"^TEST_REQUIRE \?= server,tracking,chromium$", makefile, re.MULTILINE)
     assert re.search(r"^EXTRAS +\?= dev,server,tracking$", makefile, re.MULTILINE)
+    assert re.search(r"^test: .*\bbrowser\b", makefile, re.MULTILINE)
+    browser = makefile[makefile.index("\nbrowser:"):].split("\n\n")[0]
+    assert "apt-get install -y" in browser and "chromium" in browser
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in ci and "apt-get install -y" in ci and "chromium" in ci
+    assert "make test" in ci
 
 
 def test_the_server_smoke_test_is_ordered_first():
